@@ -1,0 +1,90 @@
+/**
+ * What every integration test stands on: the one control plane of this test run (started by
+ * scripts/test.ts and named by ELECTOR_TEST_CLUSTER_DIR; without it, the developer's `.cluster`,
+ * started if needed) and a fresh namespace per test that enforces Pod Security `restricted` and is
+ * deleted when the test ends.
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type { TestContext } from "node:test";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { DEFAULT_CLUSTER_DIR, load, up, type ControlPlane } from "../cluster/controlplane.ts";
+
+export interface TestCluster {
+  plane: ControlPlane;
+  kc: KubeConfig;
+}
+
+let cluster: Promise<TestCluster> | undefined;
+
+export function testCluster(): Promise<TestCluster> {
+  cluster ??= (async () => {
+    const dir = process.env.ELECTOR_TEST_CLUSTER_DIR;
+    const plane = dir ? await load(dir) : await up(DEFAULT_CLUSTER_DIR);
+    if (!plane) throw new Error(`no control plane in ELECTOR_TEST_CLUSTER_DIR=${dir ?? ""}`);
+    const kc = new KubeConfig();
+    kc.loadFromFile(plane.kubeconfig);
+    return { plane, kc };
+  })();
+  return cluster;
+}
+
+/** Creates a namespace for this test, labelled to enforce Pod Security `restricted`; deleted after it. */
+export async function testNamespace(t: TestContext): Promise<string> {
+  const { kc } = await testCluster();
+  const core = kc.makeApiClient(CoreV1Api);
+  const slug = t.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  const name = `${slug || "test"}-${randomBytes(3).toString("hex")}`.replace(/^-/, "");
+  await core.createNamespace({
+    body: {
+      metadata: {
+        name,
+        labels: {
+          "pod-security.kubernetes.io/enforce": "restricted",
+          "pod-security.kubernetes.io/enforce-version": "latest",
+          "elector.dev/test": "true",
+        },
+      },
+    },
+  });
+  t.after(async () => {
+    await core.deleteNamespace({ name }).catch(() => undefined);
+  });
+  return name;
+}
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the cluster's kubectl against the test control plane; never throws on a non-zero exit. */
+export async function kubectl(args: string[], input?: string): Promise<Run> {
+  const { plane } = await testCluster();
+  return new Promise((resolve) => {
+    const child = execFile(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
