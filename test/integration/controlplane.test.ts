@@ -120,7 +120,9 @@ test("a restricted namespace rejects a privileged pod and admits a compliant one
     );
   assert.ok(err instanceof ApiException, `expected the pod to be refused, got ${String(err)}`);
   assert.equal(err.code, 403);
-  assert.match(JSON.stringify(err.body), /violates PodSecurity "restricted:latest"/);
+  // client-node hands the Status over as the response text.
+  const status = JSON.parse(String(err.body)) as { message?: string };
+  assert.match(status.message ?? "", /violates PodSecurity "restricted:latest": privileged/);
 
   // The same namespace admits a pod that meets `restricted`, so the refusal above is not a blanket one.
   await core.createNamespacedPod({

@@ -1,0 +1,499 @@
+/**
+ * Leader election over a resource lock, following client-go's `tools/leaderelection`, so that
+ * elector and client-go programs can contend for the same Lease.
+ *
+ * What it guarantees:
+ * - A candidate takes the lock only after it has seen the record unchanged for the holder's
+ *   leaseDurationSeconds, measured on its own monotonic clock from the moment it saw the last
+ *   change (the times inside the record are never compared with the local clock), or when the
+ *   record is released (empty holder).
+ * - Every write is conditional on the resourceVersion last seen; a 409 is a lost race.
+ * - A leader stops leading (aborts its term's signal and awaits onStoppedLeading) as soon as it has
+ *   not renewed within renewDeadline of the start of its last successful renewal, or it sees
+ *   another holder or term in the record. Because renewDeadline < leaseDuration, that happens
+ *   leaseDuration − renewDeadline before any follower, which started counting no earlier than the
+ *   renewal was written, may take over (assuming clocks that run at the same rate).
+ * - Each acquisition by this process increments leaseTransitions, also when the previous holder had
+ *   the same identity (a restarted process starts a new term); that number is the fencing token.
+ * - On shutdown and on a planned handover it releases only after onStoppedLeading has returned,
+ *   writing exactly client-go's release record.
+ *
+ * What it does not guarantee: that only one process acts as leader at any instant when a leader
+ * is paused (SIGSTOP, a VM freeze, a long GC) longer than leaseDuration − renewDeadline, or when
+ * clock rates differ by more than that margin. Work whose safety matters must carry the fencing
+ * token to whatever it writes, and the store must reject tokens older than the newest it has seen.
+ *
+ * Beyond client-go: followers watch the lock and act on a release or an expiry the moment it
+ * happens (polling every retryPeriod × [1, 2.2) only while the watch is down); a holder that sees
+ * the `elector.dev/preferred-holder` annotation naming another candidate hands over, and the other
+ * candidates hold back for one leaseDuration after that release.
+ */
+import type { Clock } from "./clock.ts";
+import { systemClock } from "./clock.ts";
+import { ConflictError, type Lock, type LockState } from "./lock.ts";
+import type { LeaderElectionRecord } from "./record.ts";
+import { JITTER_FACTOR, validateTiming, type Timing } from "./timing.ts";
+
+export interface Log {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** One term of leadership by this process. */
+export interface Leadership {
+  /** The fencing token: leaseTransitions as written by this acquisition. */
+  token: number;
+  acquireTime: Date;
+  /** Aborted the moment this process stops leading, before onStoppedLeading is called. */
+  signal: AbortSignal;
+}
+
+export type StopReason = "renew-deadline" | "lost" | "handover" | "shutdown";
+
+export interface Callbacks {
+  /** Called when this process starts leading; not awaited. */
+  onStartedLeading?(leadership: Leadership): void;
+  /** Awaited before the lock is released: guarded work must have stopped when it returns. */
+  onStoppedLeading?(reason: StopReason, leadership: Leadership): void | Promise<void>;
+  /** The observed holder changed; "" when the lock was released or does not exist. */
+  onNewLeader?(identity: string): void;
+}
+
+export interface ElectorOptions extends Timing {
+  lock: Lock;
+  callbacks?: Callbacks;
+  clock?: Clock;
+  log?: Log;
+  /** A source of [0, 1) for poll jitter; injectable for deterministic tests. */
+  random?: () => number;
+}
+
+export interface ElectorStatus {
+  identity: string;
+  isLeader: boolean;
+  /** The observed holder, "" when none. */
+  leader: string;
+  /** This process's fencing token while it leads. */
+  token: number | undefined;
+  /** leaseTransitions as last observed. */
+  leaseTransitions: number;
+  /** The observed record, if the lock exists. */
+  record: LeaderElectionRecord | undefined;
+  /** How many renewals had to read the lock first (client-go's slow path). */
+  slowpathTotal: number;
+  /** Monotonic ms of the start of the last successful renewal while leading. */
+  renewedAt: number | undefined;
+}
+
+interface Term extends Leadership {
+  controller: AbortController;
+  /** Monotonic ms at which the last successful write of this term was started. */
+  renewedAt: number;
+}
+
+const noopLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+export class Elector {
+  private readonly lock: Lock;
+  private readonly timing: Timing;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private readonly callbacks: Callbacks;
+  private readonly random: () => number;
+
+  private observed: LockState | undefined;
+  /** Whether `observed` reflects a get, a write or a watch event (false before the first). */
+  private known = false;
+  /** Monotonic ms at which the observed record last changed. */
+  private observedAt = 0;
+  private reportedLeader: string | undefined;
+  private term: Term | undefined;
+  /** The token of the last term, to recognise our own record when releasing. */
+  private lastToken: number | undefined;
+  private watchConnected = false;
+  /** Read the lock before the next write: a conflict or error made the cache suspect. */
+  private stale = true;
+  private failures = 0;
+  private slowpathTotal = 0;
+  private wake: (() => void) | undefined;
+  /** onStoppedLeading in progress; no new term starts before it has finished. */
+  private stopping: Promise<void> | undefined;
+  private malformedReported = "";
+
+  constructor(options: ElectorOptions) {
+    validateTiming(options);
+    this.lock = options.lock;
+    this.timing = {
+      leaseDurationMs: options.leaseDurationMs,
+      renewDeadlineMs: options.renewDeadlineMs,
+      retryPeriodMs: options.retryPeriodMs,
+    };
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? noopLog;
+    this.callbacks = options.callbacks ?? {};
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Leading means: a term is open and its last renewal started less than renewDeadline ago. */
+  isLeader(): boolean {
+    return this.term !== undefined && this.clock.monotonic() < this.term.renewedAt + this.timing.renewDeadlineMs;
+  }
+
+  status(): ElectorStatus {
+    const record = this.observed?.record;
+    const isLeader = this.isLeader();
+    return {
+      identity: this.lock.identity,
+      isLeader,
+      leader: record?.holderIdentity ?? "",
+      token: isLeader ? this.term?.token : undefined,
+      leaseTransitions: record?.leaderTransitions ?? 0,
+      record,
+      slowpathTotal: this.slowpathTotal,
+      renewedAt: this.term?.renewedAt,
+    };
+  }
+
+  /**
+   * Campaigns, leads and campaigns again until `signal` aborts; then stops leading, waits for
+   * onStoppedLeading and releases the lock if this process still holds it.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const stopWatch = this.lock.watch(
+      (state) => {
+        this.observe(state);
+        this.known = true;
+        this.notify();
+      },
+      (connected) => {
+        this.watchConnected = connected;
+        if (!connected) this.stale = true;
+        this.notify();
+      },
+    );
+    const onAbort = (): void => {
+      this.notify();
+    };
+    signal.addEventListener("abort", onAbort);
+    this.log.info({ lock: this.lock.describe(), identity: this.lock.identity }, "campaigning for leadership");
+    try {
+      while (!signal.aborted) {
+        if (this.stopping) await this.stopping;
+        else if (this.term) await this.lead(signal);
+        else await this.campaign(signal);
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      stopWatch();
+      if (this.term) await this.stopLeading("shutdown");
+      if (this.stopping) await this.stopping;
+      await this.release();
+    }
+  }
+
+  private async campaign(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted && !this.term) {
+      const acquired = await this.attempt();
+      if (acquired) return;
+      await this.sleep(this.nextAttemptIn(), signal);
+    }
+  }
+
+  /** How long a follower may sleep before the lock could be takeable (or the next poll is due). */
+  private nextAttemptIn(): number {
+    const { retryPeriodMs, leaseDurationMs } = this.timing;
+    if (this.failures > 0) return this.jittered(Math.min(retryPeriodMs * 2 ** (this.failures - 1), 2 * retryPeriodMs));
+    let due = this.watchConnected && !this.stale ? Infinity : this.jittered(retryPeriodMs);
+    const state = this.observed;
+    if (!this.known || this.stale) return Math.min(due, this.jittered(retryPeriodMs));
+    if (!state) return 0;
+    const elapsed = this.clock.monotonic() - this.observedAt;
+    if (this.heldByOther(state)) due = Math.min(due, state.record.leaseDurationSeconds * 1000 - elapsed + 1);
+    else if (this.heldBackForHandover(state)) due = Math.min(due, leaseDurationMs - elapsed + 1);
+    else due = 0;
+    return Math.max(0, due);
+  }
+
+  private jittered(ms: number): number {
+    return ms * (1 + this.random() * JITTER_FACTOR);
+  }
+
+  private async lead(signal: AbortSignal): Promise<void> {
+    const { retryPeriodMs, renewDeadlineMs } = this.timing;
+    for (;;) {
+      const term = this.term;
+      if (!term) return;
+      await this.sleep(Math.min(retryPeriodMs, term.renewedAt + renewDeadlineMs - this.clock.monotonic()), signal);
+      if (signal.aborted) return;
+      if (this.observedLoss(term)) return this.stopLeading("lost");
+      if (this.handoverRequested()) {
+        await this.stopLeading("handover");
+        return this.release();
+      }
+      if (!(await this.renewWithinDeadline(term, signal))) {
+        if (this.term === term) await this.stopLeading(this.observedLoss(term) ? "lost" : "renew-deadline");
+        return;
+      }
+    }
+  }
+
+  /** Retries the renewal every retryPeriod until it succeeds or the term's deadline passes. */
+  private async renewWithinDeadline(term: Term, signal: AbortSignal): Promise<boolean> {
+    const deadline = (): number => term.renewedAt + this.timing.renewDeadlineMs;
+    for (;;) {
+      // Never renew past the deadline: a leader that was frozen must learn it lost before it claims anything.
+      if (this.clock.monotonic() >= deadline() || this.term !== term || signal.aborted) return false;
+      const renewed = await this.raceDeadline(this.attempt(), deadline());
+      if (renewed && this.term === term) return true;
+      if (this.observedLoss(term)) return false;
+      await this.sleep(Math.min(this.timing.retryPeriodMs, deadline() - this.clock.monotonic()), signal);
+    }
+  }
+
+  private raceDeadline(attempt: Promise<boolean>, deadline: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const cancel = this.clock.after(deadline - this.clock.monotonic(), () => {
+        resolve(false);
+      });
+      void attempt.then((ok) => {
+        cancel();
+        resolve(ok);
+      });
+    });
+  }
+
+  /**
+   * One round of client-go's tryAcquireOrRenew: renew optimistically if leading, else read (or
+   * use what the watch delivered), decide, and write conditionally. Never throws.
+   */
+  private async attempt(): Promise<boolean> {
+    const term = this.term;
+    const startedAt = this.clock.monotonic();
+    const now = this.clock.wall();
+    try {
+      if (term && !this.stale) {
+        // 1. Fast path: the record we wrote last is assumed current.
+        const renewed = await this.write({ ...this.ownRecord(term), renewTime: now }, term, startedAt, "update");
+        if (renewed) return true;
+      }
+      // 2. Read the record, unless the watch has already told us what it is.
+      let state = this.observed;
+      if (this.stale || !this.known || !this.watchConnected) {
+        state = await this.lock.get();
+        this.observe(state);
+        this.known = true;
+        this.stale = false;
+        this.failures = 0;
+      }
+      if (!state) {
+        const record = this.newRecord(now, 0);
+        return await this.write(record, undefined, startedAt, "create");
+      }
+      this.reportMalformed(state);
+      // 3. Decide from the record and the local time at which it last changed.
+      if (term) {
+        if (this.observedLoss(term)) return false;
+        this.slowpathTotal += 1;
+        return await this.write({ ...this.ownRecord(term), renewTime: now }, term, startedAt, "update");
+      }
+      if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
+      // 4. Take it: a new term, so a new token, even if the identity matches the previous holder.
+      const record = this.newRecord(now, state.record.leaderTransitions + 1);
+      return await this.write(record, undefined, startedAt, "update");
+    } catch (err) {
+      this.stale = true;
+      this.failures += 1;
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn({ lock: this.lock.describe(), err: message, failures: this.failures }, "lock request failed; retrying");
+      return false;
+    }
+  }
+
+  /** Writes a record; true when it is now ours. Conflicts are lost races, other errors propagate. */
+  private async write(record: LeaderElectionRecord, term: Term | undefined, startedAt: number, how: "create" | "update"): Promise<boolean> {
+    let state: LockState;
+    try {
+      state = how === "create" ? await this.lock.create(record) : await this.lock.update(record);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      this.stale = true;
+      this.log.debug({ lock: this.lock.describe() }, "lost a race for the lock");
+      return false;
+    }
+    this.failures = 0;
+    this.observe(state);
+    this.known = true;
+    this.stale = false;
+    if (term) {
+      if (this.term !== term) return false;
+      term.renewedAt = startedAt;
+      return true;
+    }
+    this.startLeading(record, startedAt);
+    return true;
+  }
+
+  private newRecord(now: Date, transitions: number): LeaderElectionRecord {
+    return {
+      holderIdentity: this.lock.identity,
+      leaseDurationSeconds: Math.floor(this.timing.leaseDurationMs / 1000),
+      acquireTime: now,
+      renewTime: now,
+      leaderTransitions: transitions,
+    };
+  }
+
+  private ownRecord(term: Term): LeaderElectionRecord {
+    return { ...this.newRecord(term.acquireTime, term.token), acquireTime: term.acquireTime };
+  }
+
+  private observe(state: LockState | undefined): void {
+    if (state?.raw !== this.observed?.raw) this.observedAt = this.clock.monotonic();
+    this.observed = state;
+    const leader = state?.record.holderIdentity ?? "";
+    if (leader !== this.reportedLeader) {
+      this.reportedLeader = leader;
+      this.log.info({ lock: this.lock.describe(), leader, leaseTransitions: state?.record.leaderTransitions ?? 0 }, leader ? "new leader observed" : "no leader");
+      this.callbacks.onNewLeader?.(leader);
+    }
+    const term = this.term;
+    if (term && this.observedLoss(term)) {
+      // Learnt from a watch event or a read: stop at once rather than at the next renewal.
+      void this.stopLeading("lost");
+    }
+    if (term && this.handoverRequested()) this.notify();
+  }
+
+  private reportMalformed(state: LockState): void {
+    if (state.malformed && state.raw !== this.malformedReported) {
+      this.malformedReported = state.raw;
+      this.log.warn({ lock: this.lock.describe(), problem: state.malformed }, "malformed record in the lock; treating it as expired");
+    }
+  }
+
+  /** The observed record is another holder's, or another term of ours, and has not expired. */
+  private heldByOther(state: LockState): boolean {
+    if (state.malformed || state.record.holderIdentity === "") return false;
+    const elapsed = this.clock.monotonic() - this.observedAt;
+    return elapsed < state.record.leaseDurationSeconds * 1000;
+  }
+
+  /** A release made for a planned handover to someone else: hold back one leaseDuration. */
+  private heldBackForHandover(state: LockState): boolean {
+    if (state.record.holderIdentity !== "" || state.malformed) return false;
+    if (state.preferredHolder === "" || state.preferredHolder === this.lock.identity) return false;
+    return this.clock.monotonic() - this.observedAt < this.timing.leaseDurationMs;
+  }
+
+  private observedLoss(term: Term): boolean {
+    const record = this.observed?.record;
+    if (!this.known) return false;
+    return record === undefined || record.holderIdentity !== this.lock.identity || record.leaderTransitions !== term.token;
+  }
+
+  private handoverRequested(): boolean {
+    const preferred = this.observed?.preferredHolder ?? "";
+    return preferred !== "" && preferred !== this.lock.identity;
+  }
+
+  private startLeading(record: LeaderElectionRecord, startedAt: number): void {
+    const controller = new AbortController();
+    const term: Term = {
+      token: record.leaderTransitions,
+      acquireTime: record.acquireTime ?? this.clock.wall(),
+      signal: controller.signal,
+      controller,
+      renewedAt: startedAt,
+    };
+    this.term = term;
+    this.lastToken = term.token;
+    this.log.info({ lock: this.lock.describe(), identity: this.lock.identity, token: term.token }, "started leading");
+    try {
+      this.callbacks.onStartedLeading?.({ token: term.token, acquireTime: term.acquireTime, signal: term.signal });
+    } catch (err) {
+      // The callback's failure is not the lock's: leadership stands, and the term's owner hears of it here.
+      this.log.error({ err: err instanceof Error ? err.message : String(err) }, "onStartedLeading threw");
+    }
+  }
+
+  private stopLeading(reason: StopReason): Promise<void> {
+    const term = this.term;
+    if (!term) return this.stopping ?? Promise.resolve();
+    this.term = undefined;
+    term.controller.abort(new Error(`stopped leading: ${reason}`));
+    this.log.info({ lock: this.lock.describe(), identity: this.lock.identity, token: term.token, reason }, "stopped leading");
+    const stopped = async (): Promise<void> => {
+      try {
+        await this.callbacks.onStoppedLeading?.(reason, { token: term.token, acquireTime: term.acquireTime, signal: term.signal });
+      } finally {
+        this.stopping = undefined;
+        this.notify();
+      }
+    };
+    this.stopping = stopped();
+    return this.stopping;
+  }
+
+  /**
+   * Writes client-go's release record (no holder, leaseDurationSeconds 1, transitions kept) if the
+   * lock still holds our last term; retries conflicts within renewDeadline, like client-go.
+   */
+  private async release(): Promise<void> {
+    const deadline = this.clock.monotonic() + this.timing.renewDeadlineMs;
+    while (this.lastToken !== undefined && this.clock.monotonic() < deadline) {
+      const record = this.observed?.record;
+      if (!record || record.holderIdentity !== this.lock.identity || record.leaderTransitions !== this.lastToken) return;
+      const now = this.clock.wall();
+      try {
+        const state = await this.lock.update({
+          holderIdentity: "",
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaderTransitions: record.leaderTransitions,
+        });
+        this.observe(state);
+        this.lastToken = undefined;
+        this.log.info({ lock: this.lock.describe(), identity: this.lock.identity }, "released the lock");
+        return;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.log.warn({ lock: this.lock.describe(), err: message }, "could not release the lock; retrying");
+        try {
+          this.observe(await this.lock.get());
+        } catch {
+          await new Promise((resolve) => {
+            this.clock.after(this.timing.retryPeriodMs, () => {
+              resolve(undefined);
+            });
+          });
+        }
+      }
+    }
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** Sleeps up to `ms`, waking early on any watch event, status change or abort. */
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const cancel = Number.isFinite(ms)
+        ? this.clock.after(ms, () => {
+            this.wake = undefined;
+            resolve();
+          })
+        : () => {};
+      this.wake = () => {
+        cancel();
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * An in-memory lock object shared by several candidates, with the semantics of the API server
+ * that matter to the election: resourceVersion preconditions, watch events, and injectable faults.
+ */
+import { ConflictError, type Lock, type LockState } from "../../src/election/lock.ts";
+import type { LeaderElectionRecord } from "../../src/election/record.ts";
+
+interface Stored {
+  record: LeaderElectionRecord;
+  raw?: string;
+  preferredHolder: string;
+  malformed?: string;
+  version: number;
+}
+
+export class MemoryStore {
+  stored: Stored | undefined;
+  private version = 0;
+  private readonly watchers = new Set<MemoryLock>();
+  /** Every successful write, in order: who wrote what. */
+  readonly writes: { by: string; record: LeaderElectionRecord }[] = [];
+
+  state(): LockState | undefined {
+    const s = this.stored;
+    if (!s) return undefined;
+    return {
+      record: { ...s.record },
+      raw: s.raw ?? JSON.stringify({ ...s.record, v: s.version }),
+      preferredHolder: s.preferredHolder,
+      ...(s.malformed ? { malformed: s.malformed } : {}),
+    };
+  }
+
+  put(by: string, record: LeaderElectionRecord, expectVersion: number | undefined, malformed?: string, raw?: string): number {
+    if (expectVersion !== undefined && this.stored?.version !== expectVersion) throw new ConflictError("conflict");
+    this.version += 1;
+    this.stored = {
+      record: { ...record },
+      preferredHolder: this.stored?.preferredHolder ?? "",
+      version: this.version,
+      ...(malformed ? { malformed } : {}),
+      ...(raw ? { raw } : {}),
+    };
+    this.writes.push({ by, record: { ...record } });
+    this.broadcast();
+    return this.version;
+  }
+
+  /** Sets or clears the preferred-holder annotation, as the operator would. */
+  setPreferredHolder(identity: string): void {
+    if (!this.stored) throw new Error("no lock object");
+    this.version += 1;
+    this.stored = { ...this.stored, preferredHolder: identity, version: this.version };
+    this.broadcast();
+  }
+
+  subscribe(lock: MemoryLock): () => void {
+    this.watchers.add(lock);
+    return () => this.watchers.delete(lock);
+  }
+
+  private broadcast(): void {
+    const state = this.state();
+    const version = this.version;
+    for (const w of this.watchers) queueMicrotask(() => {
+      w.deliver(state, version);
+    });
+  }
+}
+
+export class MemoryLock implements Lock {
+  /** While true, every request fails as if the API server were unreachable. */
+  unreachable = false;
+  /** While true, watch events are not delivered (a silently hung watch). */
+  watchHung = false;
+  requests = 0;
+  private seen: number | undefined;
+  private onState: ((s: LockState | undefined) => void) | undefined;
+  private onStatus: ((connected: boolean) => void) | undefined;
+
+  readonly identity: string;
+  private readonly store: MemoryStore;
+
+  constructor(identity: string, store: MemoryStore) {
+    this.identity = identity;
+    this.store = store;
+  }
+
+  describe(): string {
+    return `memory/${this.identity}`;
+  }
+
+  get(): Promise<LockState | undefined> {
+    return this.request(() => {
+      this.seen = this.store.stored?.version;
+      return this.store.state();
+    });
+  }
+
+  create(record: LeaderElectionRecord): Promise<LockState> {
+    return this.request(() => {
+      if (this.store.stored) throw new ConflictError("already exists");
+      this.seen = this.store.put(this.identity, record, undefined);
+      return this.current();
+    });
+  }
+
+  update(record: LeaderElectionRecord): Promise<LockState> {
+    return this.request(() => {
+      this.seen = this.store.put(this.identity, record, this.seen ?? -1);
+      return this.current();
+    });
+  }
+
+  watch(onState: (s: LockState | undefined) => void, onStatus: (connected: boolean) => void): () => void {
+    this.onState = onState;
+    this.onStatus = onStatus;
+    const unsubscribe = this.store.subscribe(this);
+    queueMicrotask(() => {
+      onStatus(true);
+    });
+    return () => {
+      unsubscribe();
+      this.onState = undefined;
+    };
+  }
+
+  /** Reports the watch as (dis)connected; while disconnected it delivers nothing. */
+  setWatchConnected(connected: boolean): void {
+    this.watchHung = !connected;
+    this.onStatus?.(connected);
+  }
+
+  deliver(state: LockState | undefined, version: number): void {
+    if (this.watchHung || this.unreachable || !this.onState) return;
+    this.seen = version;
+    this.onState(state);
+  }
+
+  private current(): LockState {
+    const state = this.store.state();
+    if (!state) throw new Error("lock object vanished");
+    return state;
+  }
+
+  private async request<T>(fn: () => T): Promise<T> {
+    this.requests += 1;
+    await Promise.resolve();
+    if (this.unreachable) throw new Error("connect ECONNREFUSED 127.0.0.1:6443");
+    return fn();
+  }
+}
