@@ -1,19 +1,56 @@
 #!/usr/bin/env node
-/** The `elector` command. */
+/** The `elector` command. Bad input ends in one line on stderr and a non-zero exit, never a trace. */
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { pino, type Level } from "pino";
+import { runAgent, runPassthrough } from "../agent/agent.ts";
+import { AGENT_USAGE, ConfigError, parseAgentConfig } from "../agent/config.ts";
+import { KubeconfigError } from "../kube/requests.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector version   (elector agent -h for the agent's flags)";
+const LEVELS: Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
-function main(argv: string[]): number {
-  const [command] = argv;
+function logger(): pino.Logger {
+  const level = (process.env.LOG_LEVEL ?? "info").toLowerCase();
+  if (!(LEVELS as string[]).includes(level)) throw new ConfigError(`invalid LOG_LEVEL "${level}": must be one of ${LEVELS.join(", ")}`);
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+function podNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
   switch (command) {
     case "version":
       console.log(`elector ${pkg.version}`);
       return 0;
+    case "agent": {
+      const config = parseAgentConfig(rest, { env: process.env, hostname: hostname(), podNamespace: podNamespace() });
+      if (config === "help") {
+        console.log(AGENT_USAGE);
+        return 0;
+      }
+      if ("passthrough" in config) return runPassthrough(config.command);
+      return runAgent(config, logger());
+    }
     default:
-      console.error(`usage: elector version${command ? ` (unknown command "${command}")` : ""}`);
+      console.error(command ? `elector: unknown command "${command}"\n${USAGE}` : USAGE);
       return 2;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  const known = err instanceof ConfigError || err instanceof KubeconfigError;
+  console.error(`elector: ${err instanceof Error ? err.message : String(err)}`);
+  if (!known && process.env.LOG_LEVEL === "debug" && err instanceof Error) console.error(err.stack);
+  process.exitCode = err instanceof ConfigError ? 2 : 1;
+}

@@ -73,7 +73,7 @@ export interface ElectorOptions extends Timing {
 export interface ElectorStatus {
   identity: string;
   isLeader: boolean;
-  /** The observed holder, "" when none. */
+  /** The holder, "" when none or when its lease has expired by this process's observation. */
   leader: string;
   /** This process's fencing token while it leads. */
   token: number | undefined;
@@ -83,8 +83,11 @@ export interface ElectorStatus {
   record: LeaderElectionRecord | undefined;
   /** How many renewals had to read the lock first (client-go's slow path). */
   slowpathTotal: number;
-  /** Monotonic ms of the start of the last successful renewal while leading. */
+  /** Monotonic ms of the start of the last successful renewal of an open term. */
   renewedAt: number | undefined;
+  /** Whether the lock has been read (or watched) at least once. */
+  synced: boolean;
+  watchConnected: boolean;
 }
 
 interface Term extends Leadership {
@@ -142,17 +145,21 @@ export class Elector {
   }
 
   status(): ElectorStatus {
-    const record = this.observed?.record;
+    const state = this.observed;
+    const record = state?.record;
     const isLeader = this.isLeader();
+    const leader = isLeader ? this.lock.identity : state && this.heldByOther(state) ? state.record.holderIdentity : "";
     return {
       identity: this.lock.identity,
       isLeader,
-      leader: record?.holderIdentity ?? "",
+      leader,
       token: isLeader ? this.term?.token : undefined,
       leaseTransitions: record?.leaderTransitions ?? 0,
       record,
       slowpathTotal: this.slowpathTotal,
       renewedAt: this.term?.renewedAt,
+      synced: this.known,
+      watchConnected: this.watchConnected,
     };
   }
 

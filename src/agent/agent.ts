@@ -1,0 +1,141 @@
+/**
+ * `elector agent`: one candidate of an election, as a sidecar (status over HTTP) or as a wrapper
+ * that runs a command only while this process leads.
+ *
+ * Wrapper contract: the command starts once elected, with ELECTOR_FENCING_TOKEN and
+ * ELECTOR_IDENTITY in its environment. SIGTERM and SIGINT are forwarded to it; when it exits, the
+ * lease is released and the agent exits with its code. When leadership is lost, the command gets
+ * SIGTERM and, after (leaseDuration − renewDeadline)/2, SIGKILL, so it is gone before any other
+ * candidate may acquire; then the agent exits with code 1.
+ */
+import type { Server } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Logger } from "pino";
+import { Elector, type StopReason } from "../election/elector.ts";
+import { createLock } from "../election/locks/index.ts";
+import { loadKubeConfig } from "../kube/requests.ts";
+import { Child, type Exit } from "./child.ts";
+import type { AgentConfig } from "./config.ts";
+import { createStatusServer, listen } from "./http.ts";
+import { agentMetrics } from "./metrics.ts";
+
+/** Exit code of a wrapper whose leadership ended other than by its command's exit. */
+export const EXIT_LOST_LEADERSHIP = 1;
+
+export async function runAgent(config: AgentConfig, log: Logger): Promise<number> {
+  for (const notice of config.notices) log.warn({}, notice);
+  const kc = loadKubeConfig(config.kubeconfig);
+  const { timing } = config;
+  const lock = createLock(kc, config.lockType, {
+    identity: config.identity,
+    namespace: config.namespace,
+    name: config.election,
+    // As Kubernetes' own components do: a renewal must not hang past half its deadline.
+    requestTimeoutMs: timing.renewDeadlineMs / 2,
+    log,
+  });
+  const wrapper = config.command.length > 0;
+  const killGraceMs = Math.max(100, (timing.leaseDurationMs - timing.renewDeadlineMs) / 2);
+  const shutdown = new AbortController();
+  let child: Child | undefined;
+  let exitCode = 0;
+  // Read at scrape time only, when the elector below exists.
+  const metrics = agentMetrics(config.name, () => elector.status());
+
+  const startChild = (token: number): void => {
+    const started = new Child(config.command, {
+      ...process.env,
+      ELECTOR_FENCING_TOKEN: String(token),
+      ELECTOR_IDENTITY: config.identity,
+      ELECTOR_ELECTION: config.election,
+    });
+    child = started;
+    log.info({ command: config.command[0], pid: started.pid, token }, "started the command");
+    void started.exited.then((exit) => {
+      if (child !== started) return;
+      log.info({ command: config.command[0], exit: exit.description }, "the command ended; releasing the lease");
+      exitCode = exit.code;
+      shutdown.abort();
+    });
+  };
+
+  const stopChild = async (reason: StopReason): Promise<void> => {
+    const running = child;
+    if (!running?.running) return;
+    child = undefined;
+    const exit: Exit = await running.stop(killGraceMs);
+    log.info({ command: config.command[0], exit: exit.description, reason }, "stopped the command");
+  };
+
+  const elector = new Elector({
+    lock,
+    ...timing,
+    log,
+    callbacks: {
+      onStartedLeading: ({ token }) => {
+        if (wrapper && !shutdown.signal.aborted) startChild(token);
+      },
+      onStoppedLeading: async (reason) => {
+        if (!wrapper) return;
+        await stopChild(reason);
+        if (reason !== "shutdown") {
+          log.error({ reason }, "lost leadership; exiting");
+          exitCode = EXIT_LOST_LEADERSHIP;
+          shutdown.abort();
+        }
+      },
+      onNewLeader: () => {
+        metrics.leaderChanged();
+      },
+    },
+  });
+
+  let server: Server | undefined;
+  if (config.http) {
+    server = createStatusServer({
+      elector,
+      election: config.election,
+      leaseDurationMs: timing.leaseDurationMs,
+      registry: metrics.registry,
+      monotonic: () => performance.now(),
+    });
+    await listen(server, config.http);
+    log.info({ address: `${config.http.host}:${config.http.port}` }, "serving status");
+  }
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (child?.running) {
+      // The command decides when it is done; the lease is held (and renewed) until it exits.
+      log.info({ signal }, "forwarding signal to the command");
+      child.signal(signal);
+    } else {
+      log.info({ signal }, "shutting down");
+      shutdown.abort();
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    await elector.run(shutdown.signal);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    server?.close();
+    server?.closeAllConnections();
+  }
+  return exitCode;
+}
+
+/** k8s-await-election without its environment: run the command, nothing else. */
+export async function runPassthrough(command: string[]): Promise<number> {
+  const child = new Child(command, process.env);
+  const forward = (signal: NodeJS.Signals): void => {
+    child.signal(signal);
+  };
+  process.on("SIGTERM", forward);
+  process.on("SIGINT", forward);
+  const exit = await child.exited;
+  process.off("SIGTERM", forward);
+  process.off("SIGINT", forward);
+  return exit.code;
+}

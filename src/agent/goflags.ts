@@ -1,0 +1,71 @@
+/**
+ * Command-line parsing with the rules of Go's `flag` package, so that every k8s-elector command
+ * line keeps working: `-flag=value`, `-flag value`, `--flag=value`, `--flag value`; boolean flags
+ * take no separate value; parsing stops at `--` or at the first argument that is not a flag.
+ */
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface FlagSpec {
+  name: string;
+  usage: string;
+  boolean?: boolean;
+}
+
+export interface ParsedFlags {
+  values: Map<string, string>;
+  /** Everything after the flags: the wrapped command, if any. */
+  rest: string[];
+}
+
+export function parseGoFlags(argv: string[], specs: FlagSpec[]): ParsedFlags {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const values = new Map<string, string>();
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i] ?? "";
+    if (arg === "--") {
+      i += 1;
+      break;
+    }
+    if (arg.length < 2 || !arg.startsWith("-")) break;
+    const body = arg.startsWith("--") ? arg.slice(2) : arg.slice(1);
+    if (body === "" || body.startsWith("-") || body.startsWith("=")) throw new UsageError(`bad flag syntax: ${arg}`);
+    const eq = body.indexOf("=");
+    const name = eq === -1 ? body : body.slice(0, eq);
+    const spec = byName.get(name);
+    if (!spec) throw new UsageError(`flag provided but not defined: -${name}`);
+    i += 1;
+    if (eq !== -1) {
+      values.set(name, body.slice(eq + 1));
+    } else if (spec.boolean) {
+      values.set(name, "true");
+    } else {
+      const value = argv[i];
+      if (value === undefined) throw new UsageError(`flag needs an argument: -${name}`);
+      values.set(name, value);
+      i += 1;
+    }
+  }
+  return { values, rest: argv.slice(i) };
+}
+
+export function usage(command: string, specs: FlagSpec[]): string {
+  return [`Usage of ${command}:`, ...specs.map((s) => `  -${s.name}${s.boolean ? "" : " value"}\n    \t${s.usage}`)].join("\n");
+}
+
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration string ("15s", "1m30s", "500ms", "0") in milliseconds; undefined if invalid. */
+export function parseGoDuration(text: string): number | undefined {
+  if (text === "0") return 0;
+  const match = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(text);
+  if (!match) return undefined;
+  let total = 0;
+  for (const part of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+    total += Number(part[1]) * (UNITS[part[2] ?? ""] ?? Number.NaN);
+  }
+  return match[1] === "-" ? -total : total;
+}

@@ -1,0 +1,164 @@
+/**
+ * Agents as real processes against the test control plane: `elector agent` started with Node 24
+ * from the source tree, each in its own PID namespace when asked (so that, as in a container,
+ * killing the agent kills what it wrapped), with its JSON log lines collected.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import type { TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import { eventually, testCluster } from "./cluster.ts";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+/** A short lease so that failover tests take seconds: 4s/3s/1s. */
+export const FAST = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"];
+
+export interface Status {
+  is_leader: boolean;
+  leader: string;
+  node: string;
+  timestamp: string;
+  name: string;
+  fencing_token: number | null;
+  lease_transitions: number;
+  election: string;
+}
+
+export interface AgentOptions {
+  namespace: string;
+  election: string;
+  id: string;
+  args?: string[];
+  /** The wrapped command, if any. */
+  command?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Run in a new PID namespace, as PID 1, like a container's main process. */
+  podLike?: boolean;
+  kubeconfig?: string;
+}
+
+export class Agent {
+  readonly id: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  readonly logs: Record<string, unknown>[] = [];
+  stderr = "";
+  readonly exited: Promise<number>;
+
+  constructor(id: string, port: number, child: ChildProcess) {
+    this.id = id;
+    this.port = port;
+    this.process = child;
+    let partial = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          this.logs.push({ msg: line });
+        }
+      }
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        resolve(code ?? (signal ? 128 : 0));
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.process.exitCode === null && this.process.signalCode === null;
+  }
+
+  /** GET a path of the status API; undefined when the agent does not answer. */
+  async get(path = "/"): Promise<{ code: number; body: unknown } | undefined> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${this.port}${path}`, { signal: AbortSignal.timeout(2000) });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // /metrics is text.
+      }
+      return { code: res.status, body };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async status(): Promise<Status | undefined> {
+    const r = await this.get("/");
+    return r?.code === 200 ? (r.body as Status) : undefined;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.process.pid !== undefined) process.kill(this.process.pid, signal);
+  }
+
+  logged(msg: string): Record<string, unknown>[] {
+    return this.logs.filter((l) => l.msg === msg);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === "object") resolve(address.port);
+        else reject(new Error("no port"));
+      });
+    });
+  });
+}
+
+export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent> {
+  const { plane } = await testCluster();
+  const port = await freePort();
+  const args = [
+    MAIN,
+    "agent",
+    `-election=${o.election}`,
+    `-namespace=${o.namespace}`,
+    `-id=${o.id}`,
+    `-kubeconfig=${o.kubeconfig ?? plane.kubeconfig}`,
+    `-http=127.0.0.1:${port}`,
+    ...(o.args ?? FAST),
+    ...(o.command ? ["--", ...o.command] : []),
+  ];
+  const [file, argv]: [string, string[]] = o.podLike
+    ? ["unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "debug", ...o.env } });
+  const agent = new Agent(o.id, port, child);
+  t.after(() => {
+    if (agent.running) agent.kill("SIGKILL");
+  });
+  return agent;
+}
+
+/** Waits until exactly one of `agents` says it leads, and all that answer agree who it is. */
+export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Promise<Agent> {
+  return eventually(
+    "exactly one leader",
+    async () => {
+      const statuses = await Promise.all(agents.map(async (a) => ({ a, s: a.running ? await a.status() : undefined })));
+      const answering = statuses.filter((x) => x.s !== undefined);
+      const leaders = answering.filter((x) => x.s?.is_leader);
+      if (leaders.length !== 1) return undefined;
+      const leader = leaders[0];
+      if (!leader || !answering.every((x) => x.s?.leader === leader.a.id)) return undefined;
+      return leader.a;
+    },
+    timeoutMs,
+  );
+}
