@@ -16,7 +16,7 @@ async function threeAgents(t: Parameters<typeof startAgent>[0], namespace: strin
 async function assertNeverTwoLeaders(agents: Agent[], ms: number): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    const statuses = await Promise.all(agents.map((a) => (a.running ? a.status() : undefined)));
+    const statuses = await Promise.all(agents.map((a) => (a.running ? a.status() : Promise.resolve(undefined))));
     const leaders = statuses.filter((s) => s?.is_leader).map((s) => s?.node);
     assert.ok(leaders.length <= 1, `two leaders at once: ${leaders.join(", ")}`);
     await sleep(50);
