@@ -4,6 +4,7 @@
  * killing the agent kills what it wrapped), with its JSON log lines collected.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -46,10 +47,14 @@ export class Agent {
   stderr = "";
   readonly exited: Promise<number>;
 
-  constructor(id: string, port: number, child: ChildProcess) {
+  /** Whether `process` is the `unshare` that runs the agent as PID 1 of a new PID namespace. */
+  private readonly podLike: boolean;
+
+  constructor(id: string, port: number, child: ChildProcess, podLike: boolean) {
     this.id = id;
     this.port = port;
     this.process = child;
+    this.podLike = podLike;
     let partial = "";
     child.stdout?.on("data", (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split("\n");
@@ -98,8 +103,12 @@ export class Agent {
     return r?.code === 200 ? (r.body as Status) : undefined;
   }
 
+  /** Signals the agent itself (`unshare` ignores SIGTERM, so a pod-like agent is signalled inside). */
   kill(signal: NodeJS.Signals): void {
-    if (this.process.pid !== undefined) process.kill(this.process.pid, signal);
+    const pid = this.process.pid;
+    if (pid === undefined) return;
+    const target = this.podLike ? Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]) : pid;
+    process.kill(target || pid, signal);
   }
 
   logged(msg: string): Record<string, unknown>[] {
@@ -139,9 +148,9 @@ export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent
     ? ["unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", process.execPath, ...args]]
     : [process.execPath, args];
   const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "debug", ...o.env } });
-  const agent = new Agent(o.id, port, child);
+  const agent = new Agent(o.id, port, child, o.podLike ?? false);
   t.after(() => {
-    if (agent.running) agent.kill("SIGKILL");
+    if (agent.running && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
   });
   return agent;
 }
