@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     step("tests");
     return await run(
       process.execPath,
-      ["--test", "--test-timeout=300000", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
+      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
       { ...process.env, ELECTOR_TEST_CLUSTER_DIR: dir },
     );
   } finally {

@@ -21,8 +21,7 @@ export interface Binaries {
 }
 
 export function cacheRoot(): string {
-  const base = process.env.ELECTOR_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "elector");
-  return base;
+  return process.env.ELECTOR_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "elector");
 }
 
 const kubernetesDir = (): string => join(cacheRoot(), `kubernetes-v${KUBERNETES_VERSION}`);
@@ -49,7 +48,7 @@ export async function ensureBinaries(log: (line: string) => void = console.error
  * Runs `build` into a scratch folder and renames its bin/ into place, so a half-finished build is
  * never mistaken for a finished one; a lock folder keeps two concurrent runs from building twice.
  */
-async function buildOnce(
+export async function buildOnce(
   dir: string,
   what: string,
   log: (line: string) => void,
@@ -65,7 +64,7 @@ async function buildOnce(
     const out = join(dir, `bin.partial-${process.pid}`);
     await rm(out, { recursive: true, force: true });
     const started = Date.now();
-    log(`building ${what} from Go modules into ${dir} (cold: tens of minutes on 2 cores; cached afterwards)`);
+    log(`building ${what} from Go modules into ${dir} (cached afterwards)`);
     await build(join(dir, "module"), out, log);
     await rename(out, done);
     log(`built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
@@ -172,7 +171,7 @@ async function downloadGoMod(moduleAtVersion: string, cwd: string): Promise<stri
 }
 
 /** `go build -v`, reporting how many packages it has compiled so a long cold build shows progress. */
-async function goBuild(cwd: string, args: string[], log: (line: string) => void): Promise<void> {
+export async function goBuild(cwd: string, args: string[], log: (line: string) => void): Promise<void> {
   let compiled = 0;
   let lastReport = Date.now();
   await run("go", ["build", "-v", ...args], cwd, (line) => {

@@ -48,8 +48,9 @@ async function runs(file: string): Promise<Run[]> {
   return [...byKey.values()].sort((a, b) => a.start - b.start);
 }
 
+/** A wrapper agent in its own PID namespace: when it dies, its command dies with it, as in a container. */
 function wrapper(t: TestContext, namespace: string, file: string, id: string, extra: Partial<AgentOptions> = {}): Promise<Agent> {
-  return startAgent(t, { namespace, election: "singleton", id, command: [HEARTBEAT, file], ...extra });
+  return startAgent(t, { namespace, election: "singleton", id, command: [HEARTBEAT, file], podLike: true, ...extra });
 }
 
 test("the command starts only on the elected pod, with its fencing token and identity", async (t) => {
@@ -114,7 +115,7 @@ test("across many kills the command never runs on two pods at once, and tokens o
   const file = await tempFile(t);
   const ids = ["pod-a", "pod-b", "pod-c"];
   const pods = new Map<string, Agent>();
-  for (const id of ids) pods.set(id, await wrapper(t, namespace, file, id, { podLike: true }));
+  for (const id of ids) pods.set(id, await wrapper(t, namespace, file, id));
   const signals: NodeJS.Signals[] = ["SIGKILL", "SIGTERM", "SIGKILL", "SIGKILL", "SIGTERM", "SIGKILL"];
   for (const signal of signals) {
     const leader = await waitForOneLeader([...pods.values()], 15_000);
@@ -122,7 +123,7 @@ test("across many kills the command never runs on two pods at once, and tokens o
     leader.kill(signal);
     await leader.exited;
     // The pod restarts its container: a new process with the same identity.
-    pods.set(leader.id, await wrapper(t, namespace, file, leader.id, { podLike: true }));
+    pods.set(leader.id, await wrapper(t, namespace, file, leader.id));
   }
   await waitForOneLeader([...pods.values()], 15_000);
   await sleep(500);

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ensurePeer } from "../peer/build.ts";
 import { eventually, testCluster } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -151,8 +152,37 @@ export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent
   const agent = new Agent(o.id, port, child, o.podLike ?? false);
   t.after(() => {
     if (agent.running && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    // A command orphaned by a killed agent would otherwise hold these pipes, and the test file, open.
+    child.stdout.destroy();
+    child.stderr.destroy();
   });
   return agent;
+}
+
+/** A client-go candidate (test/peer) with the same status API, on the same kind of Lease. */
+export async function startPeer(t: TestContext, o: Omit<AgentOptions, "command" | "podLike" | "env">): Promise<Agent> {
+  const { plane } = await testCluster();
+  const port = await freePort();
+  const binary = await ensurePeer();
+  const child = spawn(
+    binary,
+    [
+      `-election=${o.election}`,
+      `-namespace=${o.namespace}`,
+      `-id=${o.id}`,
+      `-kubeconfig=${o.kubeconfig ?? plane.kubeconfig}`,
+      `-http=127.0.0.1:${port}`,
+      ...(o.args ?? FAST),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const peer = new Agent(o.id, port, child, false);
+  t.after(() => {
+    if (peer.running) peer.kill("SIGKILL");
+    child.stdout.destroy();
+    child.stderr.destroy();
+  });
+  return peer;
 }
 
 /** Waits until exactly one of `agents` says it leads, and all that answer agree who it is. */

@@ -1,0 +1,137 @@
+/**
+ * Bad input and a hostile world: one clear line and a non-zero exit for bad configuration; retries
+ * without a crash loop for an unreachable API server; the missing RBAC rule named on 403; a
+ * malformed record in an existing lock treated as expired.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
+import { freePort, startAgent, waitForOneLeader } from "../support/agents.ts";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+function elector(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function scratch(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "elector-faults-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test("bad configuration: one line on stderr, a non-zero exit, no stack trace", async (t) => {
+  const dir = await scratch(t);
+  const garbage = join(dir, "garbage.yaml");
+  await writeFile(garbage, "this: [is not: a kubeconfig\n");
+  const { plane } = await testCluster();
+  const busy = await freePort();
+  const blocker = (await import("node:net")).createServer().listen(busy, "127.0.0.1");
+  t.after(() => blocker.close());
+  const kc = `-kubeconfig=${plane.kubeconfig}`;
+  const cases: [string[], RegExp][] = [
+    [["agent"], /missing required flag -election/],
+    [["agent", "-election=db", "--lease-duration=5s", "--renew-deadline=6s"], /lease duration \(5s\) must be greater than renew deadline \(6s\)/],
+    [["agent", "-election=db", "--renew-deadline=soon"], /invalid duration "soon" for --renew-deadline/],
+    [["agent", "-election=db", "-lock-type=zookeeper"], /invalid -lock-type "zookeeper"/],
+    [["agent", "-election=db", "-http=localhost"], /invalid HTTP address "localhost": want host:port/],
+    [["agent", "-election=db", kc, `-http=127.0.0.1:${busy}`], new RegExp(`cannot listen on 127.0.0.1:${busy}: EADDRINUSE`)],
+    [["agent", "-election=db", `-kubeconfig=${join(dir, "missing")}`], /kubeconfig .*missing does not exist/],
+    [["agent", "-election=db", `-kubeconfig=${garbage}`], /cannot read kubeconfig .*garbage.yaml/],
+    [["frobnicate"], /unknown command "frobnicate"/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await elector(args);
+    assert.notEqual(r.code, 0, `${args.join(" ")} must fail`);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.match(lines[0] ?? "", message, `${args.join(" ")}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, `${args.join(" ")} printed a stack trace`);
+  }
+});
+
+test("an unreachable API server is retried with backoff, without exiting", async (t) => {
+  const namespace = await testNamespace(t);
+  const dir = await scratch(t);
+  const { plane } = await testCluster();
+  const deadPort = await freePort();
+  const kubeconfig = join(dir, "dead.kubeconfig");
+  const text = (await import("node:fs/promises")).readFile(plane.kubeconfig, "utf8");
+  await writeFile(kubeconfig, (await text).replace(/server: .*/, `server: https://127.0.0.1:${deadPort}`));
+  const agent = await startAgent(t, { namespace, election: "db", id: "lonely", kubeconfig });
+  await sleep(6000);
+  assert.equal(agent.running, true, "the agent must keep trying, not exit");
+  const failures = agent.logged("lock request failed; retrying");
+  // Backoff: 1 s, 2 s, 2 s... (× jitter 1–2.2) rather than a tight loop.
+  assert.ok(failures.length >= 2 && failures.length <= 6, `${failures.length} retries in 6 s`);
+  assert.match(String(failures[0]?.err), /ECONNREFUSED|fetch failed|connect/);
+  assert.equal((await agent.get("/readyz"))?.code, 503);
+  assert.equal((await agent.status())?.is_leader, false);
+});
+
+test("403 names the missing RBAC rule, and the agent leads once it is granted", async (t) => {
+  const namespace = await testNamespace(t);
+  const dir = await scratch(t);
+  const { plane, kc } = await testCluster();
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "member" } } });
+  const token = await core.createNamespacedServiceAccountToken({ name: "member", namespace, body: { spec: { audiences: [] } } });
+  const kubeconfig = join(dir, "member.kubeconfig");
+  const ca = Buffer.from(await (await import("node:fs/promises")).readFile(plane.pki.caCert)).toString("base64");
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${plane.server}", certificate-authority-data: ${ca}}}]\nusers: [{name: u, user: {token: "${token.status?.token ?? ""}"}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+  );
+  const agent = await startAgent(t, { namespace, election: "db", id: "member", kubeconfig });
+  const denied = await eventually("a 403 in the log", () => {
+    const line = agent.logged("lock request failed; retrying").find((l) => String(l.err).includes("403"));
+    return Promise.resolve(line ? String(line.err) : undefined);
+  });
+  assert.match(denied, /403 Forbidden: .*cannot get resource "leases".*\(RBAC: grant get, create, update, watch on leases.coordination.k8s.io in namespace /);
+
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({
+    namespace,
+    body: {
+      metadata: { name: "elector-agent" },
+      rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "watch"] }],
+    },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name: "elector-agent" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "elector-agent" },
+      subjects: [{ kind: "ServiceAccount", name: "member", namespace }],
+    },
+  });
+  await waitForOneLeader([agent], 20_000);
+});
+
+test("a malformed record in an existing lock is logged and treated as expired", async (t) => {
+  const namespace = await testNamespace(t);
+  const created = await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "db", annotations: { "control-plane.alpha.kubernetes.io/leader": "{not json" } },
+    }),
+  );
+  assert.equal(created.code, 0, created.stderr);
+  const agent = await startAgent(t, { namespace, election: "db", id: "pod-a", args: ["-lock-type=configmaps", "--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"] });
+  await waitForOneLeader([agent], 10_000);
+  const warning = agent.logged("malformed record in the lock; treating it as expired");
+  assert.equal(warning.length, 1);
+  assert.match(String(warning[0]?.problem), /not JSON/);
+});
