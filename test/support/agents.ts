@@ -112,6 +112,14 @@ export class Agent {
     process.kill(target || pid, signal);
   }
 
+  /** Kills the process (a pod-like one with everything in its PID namespace) and drops its pipes. */
+  dispose(): void {
+    if (this.running && this.process.pid !== undefined) process.kill(this.process.pid, "SIGKILL");
+    // A command orphaned by a killed agent would otherwise hold these pipes, and the caller, open.
+    this.process.stdout?.destroy();
+    this.process.stderr?.destroy();
+  }
+
   logged(msg: string): Record<string, unknown>[] {
     return this.logs.filter((l) => l.msg === msg);
   }
@@ -131,8 +139,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent> {
-  const { plane } = await testCluster();
+/** What a candidate is started with when no test owns it (the benchmarks). */
+export type LaunchOptions = AgentOptions & { kubeconfig: string; logLevel?: string };
+
+export async function launchAgent(o: LaunchOptions): Promise<Agent> {
   const port = await freePort();
   const args = [
     MAIN,
@@ -140,7 +150,7 @@ export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent
     `-election=${o.election}`,
     `-namespace=${o.namespace}`,
     `-id=${o.id}`,
-    `-kubeconfig=${o.kubeconfig ?? plane.kubeconfig}`,
+    `-kubeconfig=${o.kubeconfig}`,
     `-http=127.0.0.1:${port}`,
     ...(o.args ?? FAST),
     ...(o.command ? ["--", ...o.command] : []),
@@ -148,39 +158,31 @@ export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent
   const [file, argv]: [string, string[]] = o.podLike
     ? ["unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", process.execPath, ...args]]
     : [process.execPath, args];
-  const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "debug", ...o.env } });
-  const agent = new Agent(o.id, port, child, o.podLike ?? false);
+  const env = { ...process.env, LOG_LEVEL: o.logLevel ?? "debug", ...o.env };
+  return new Agent(o.id, port, spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env }), o.podLike ?? false);
+}
+
+/** A client-go candidate (test/peer) with the same status API, on the same kind of Lease. */
+export async function launchPeer(o: Omit<LaunchOptions, "command" | "podLike" | "env">): Promise<Agent> {
+  const port = await freePort();
+  const args = [`-election=${o.election}`, `-namespace=${o.namespace}`, `-id=${o.id}`, `-kubeconfig=${o.kubeconfig}`, `-http=127.0.0.1:${port}`];
+  return new Agent(o.id, port, spawn(await ensurePeer(), [...args, ...(o.args ?? FAST)], { stdio: ["ignore", "pipe", "pipe"] }), false);
+}
+
+export async function startAgent(t: TestContext, o: AgentOptions): Promise<Agent> {
+  const { plane } = await testCluster();
+  const agent = await launchAgent({ kubeconfig: plane.kubeconfig, ...o });
   t.after(() => {
-    if (agent.running && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-    // A command orphaned by a killed agent would otherwise hold these pipes, and the test file, open.
-    child.stdout.destroy();
-    child.stderr.destroy();
+    agent.dispose();
   });
   return agent;
 }
 
-/** A client-go candidate (test/peer) with the same status API, on the same kind of Lease. */
 export async function startPeer(t: TestContext, o: Omit<AgentOptions, "command" | "podLike" | "env">): Promise<Agent> {
   const { plane } = await testCluster();
-  const port = await freePort();
-  const binary = await ensurePeer();
-  const child = spawn(
-    binary,
-    [
-      `-election=${o.election}`,
-      `-namespace=${o.namespace}`,
-      `-id=${o.id}`,
-      `-kubeconfig=${o.kubeconfig ?? plane.kubeconfig}`,
-      `-http=127.0.0.1:${port}`,
-      ...(o.args ?? FAST),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const peer = new Agent(o.id, port, child, false);
+  const peer = await launchPeer({ kubeconfig: plane.kubeconfig, ...o });
   t.after(() => {
-    if (peer.running) peer.kill("SIGKILL");
-    child.stdout.destroy();
-    child.stderr.destroy();
+    peer.dispose();
   });
   return peer;
 }

@@ -32,8 +32,17 @@ export function testCluster(): Promise<TestCluster> {
 /** Creates a namespace for this test, labelled to enforce Pod Security `restricted`; deleted after it. */
 export async function testNamespace(t: TestContext): Promise<string> {
   const { kc } = await testCluster();
+  const name = await createNamespace(kc, t.name);
+  t.after(async () => {
+    await kc.makeApiClient(CoreV1Api).deleteNamespace({ name }).catch(() => undefined);
+  });
+  return name;
+}
+
+/** A new namespace named after `purpose`, enforcing Pod Security `restricted`. */
+export async function createNamespace(kc: KubeConfig, purpose: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
-  const slug = t.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  const slug = purpose.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
   const name = `${slug || "test"}-${randomBytes(3).toString("hex")}`.replace(/^-/, "");
   await core.createNamespace({
     body: {
@@ -46,9 +55,6 @@ export async function testNamespace(t: TestContext): Promise<string> {
         },
       },
     },
-  });
-  t.after(async () => {
-    await core.deleteNamespace({ name }).catch(() => undefined);
   });
   return name;
 }
