@@ -315,3 +315,24 @@ test("transient API errors are retried with backoff and do not end the campaign"
   assert.equal(a.elector.isLeader(), true);
   await a.stop();
 });
+
+test("a follower stops naming a leader whose lease has expired by its own observation", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  const a = candidate("a", store, clock, monitor);
+  await clock.advance(0);
+  const b = candidate("b", store, clock, monitor);
+  await clock.advance(RP);
+  assert.equal(b.elector.status().leader, "a");
+  // Both lose the API server: a cannot renew, b cannot take over; b must not vouch for a past the lease.
+  a.lock.unreachable = true;
+  b.lock.unreachable = true;
+  // b saw a's last renewal at RP; the lease runs out LD after that.
+  await clock.advance(LD - 1);
+  assert.equal(b.elector.status().leader, "a");
+  await clock.advance(2);
+  assert.equal(b.elector.status().leader, "");
+  assert.equal(b.elector.status().isLeader, false);
+  a.lock.unreachable = false;
+  b.lock.unreachable = false;
+  await Promise.all([a.stop(), b.stop()]);
+});
