@@ -140,12 +140,17 @@ export async function freePort(): Promise<number> {
 }
 
 /** What a candidate is started with when no test owns it (the benchmarks). */
-export type LaunchOptions = AgentOptions & { kubeconfig: string; logLevel?: string };
+export type LaunchOptions = AgentOptions & {
+  kubeconfig: string;
+  logLevel?: string;
+  /** The CLI entry to run: the TypeScript source by default, or the compiled dist/cli/main.js. */
+  entry?: string;
+};
 
 export async function launchAgent(o: LaunchOptions): Promise<Agent> {
   const port = await freePort();
   const args = [
-    MAIN,
+    o.entry ?? MAIN,
     "agent",
     `-election=${o.election}`,
     `-namespace=${o.namespace}`,
