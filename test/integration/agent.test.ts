@@ -6,21 +6,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
-import { startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { assertNeverTwoLeaders, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 
 async function threeAgents(t: Parameters<typeof startAgent>[0], namespace: string, election: string, args?: string[]): Promise<Agent[]> {
   return Promise.all(["pod-a", "pod-b", "pod-c"].map((id) => startAgent(t, { namespace, election, id, ...(args ? { args } : {}) })));
-}
-
-/** Samples every agent's `/` until `ms` has passed, failing if two ever claim leadership together. */
-async function assertNeverTwoLeaders(agents: Agent[], ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const statuses = await Promise.all(agents.map((a) => (a.running ? a.status() : Promise.resolve(undefined))));
-    const leaders = statuses.filter((s) => s?.is_leader).map((s) => s?.node);
-    assert.ok(leaders.length <= 1, `two leaders at once: ${leaders.join(", ")}`);
-    await sleep(50);
-  }
 }
 
 test("three agents elect one leader, and every status API says who it is", async (t) => {

@@ -7,22 +7,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { kubectl, testNamespace } from "../support/cluster.ts";
-import { startAgent, startPeer, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { assertNeverTwoLeaders, startAgent, startPeer, waitForOneLeader } from "../support/agents.ts";
 
 async function leaseSpec(namespace: string): Promise<Record<string, unknown>> {
   const r = await kubectl(["get", "lease", "mixed", "-n", namespace, "-o", "jsonpath={.spec}"]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as Record<string, unknown>;
-}
-
-async function assertOneLeaderThroughout(candidates: Agent[], ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const statuses = await Promise.all(candidates.map((c) => (c.running ? c.status() : Promise.resolve(undefined))));
-    const leaders = statuses.filter((s) => s?.is_leader).map((s) => s?.node);
-    assert.ok(leaders.length <= 1, `two leaders at once: ${leaders.join(", ")}`);
-    await sleep(50);
-  }
 }
 
 test("a mixed group of elector agents and client-go peers has one leader at any time", async (t) => {
@@ -37,11 +27,11 @@ test("a mixed group of elector agents and client-go peers has one leader at any 
   let leader = await waitForOneLeader(group, 30_000);
   // Kill leaders one after another, gracefully and not, and watch the lease move between the kinds.
   for (const signal of ["SIGTERM", "SIGKILL", "SIGTERM"] as const) {
-    await assertOneLeaderThroughout(group, 1000);
+    await assertNeverTwoLeaders(group, 1000);
     leader.kill(signal);
     await leader.exited;
     const rest = group.filter((c) => c.running);
-    await assertOneLeaderThroughout(rest, 500);
+    await assertNeverTwoLeaders(rest, 500);
     leader = await waitForOneLeader(rest, 15_000);
   }
   const spec = await leaseSpec(namespace);

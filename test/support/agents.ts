@@ -3,10 +3,12 @@
  * from the source tree, each in its own PID namespace when asked (so that, as in a container,
  * killing the agent kills what it wrapped), with its JSON log lines collected.
  */
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ensurePeer } from "../peer/build.ts";
 import { eventually, testCluster } from "./cluster.ts";
@@ -207,4 +209,15 @@ export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Pro
     },
     timeoutMs,
   );
+}
+
+/** Samples every agent's `/` until `ms` has passed, failing if two ever claim leadership together. */
+export async function assertNeverTwoLeaders(agents: Agent[], ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const statuses = await Promise.all(agents.map((a) => (a.running ? a.status() : Promise.resolve(undefined))));
+    const leaders = statuses.filter((s) => s?.is_leader).map((s) => s?.node);
+    assert.ok(leaders.length <= 1, `two leaders at once: ${leaders.join(", ")}`);
+    await sleep(50);
+  }
 }

@@ -17,29 +17,35 @@ import type { LockBackend, LockObject } from "./objectlock.ts";
 
 export function endpointsBackend(kc: KubeConfig): LockBackend<V1Endpoints> {
   const api = kc.makeApiClient(CoreV1Api);
-  return {
-    resource: "endpoints",
-    group: "",
-    collectionPath: (namespace) => `/api/v1/namespaces/${namespace}/endpoints`,
+  return annotationBackend("endpoints", "Endpoints", {
     read: (name, namespace, options) => api.readNamespacedEndpoints({ name, namespace }, options),
     create: (namespace, body, options) => api.createNamespacedEndpoints({ namespace, body }, options),
     replace: (name, namespace, body, options) => api.replaceNamespacedEndpoints({ name, namespace, body }, options),
-    stateOf: annotationState,
-    withRecord: (object, name, record) => withAnnotation(object, name, record, "Endpoints"),
-  };
+  });
 }
 
 export function configMapBackend(kc: KubeConfig): LockBackend<V1ConfigMap> {
   const api = kc.makeApiClient(CoreV1Api);
-  return {
-    resource: "configmaps",
-    group: "",
-    collectionPath: (namespace) => `/api/v1/namespaces/${namespace}/configmaps`,
+  return annotationBackend("configmaps", "ConfigMap", {
     read: (name, namespace, options) => api.readNamespacedConfigMap({ name, namespace }, options),
     create: (namespace, body, options) => api.createNamespacedConfigMap({ namespace, body }, options),
     replace: (name, namespace, body, options) => api.replaceNamespacedConfigMap({ name, namespace, body }, options),
+  });
+}
+
+/** A core-group kind whose record lives in the legacy annotation; only its API calls differ. */
+function annotationBackend<T extends LockObject>(
+  resource: string,
+  kind: string,
+  calls: Pick<LockBackend<T>, "read" | "create" | "replace">,
+): LockBackend<T> {
+  return {
+    resource,
+    group: "",
+    collectionPath: (namespace) => `/api/v1/namespaces/${namespace}/${resource}`,
+    ...calls,
     stateOf: annotationState,
-    withRecord: (object, name, record) => withAnnotation(object, name, record, "ConfigMap"),
+    withRecord: (object, name, record) => withAnnotation(object, name, record, kind),
   };
 }
 
