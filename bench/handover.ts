@@ -105,7 +105,7 @@ async function handovers(plane: ControlPlane, kc: KubeConfig, impl: string, laun
     for (let trial = 0; trial < TRIALS; trial++) {
       const leaderId = await eventually("a leader", () => Promise.resolve(candidates.has(observer.holder) ? observer.holder : undefined), 60_000);
       // Steady state: every follower has seen at least one renewal since it (re)started.
-      await sleep(2500);
+      await sleep(2000);
       const leader = candidates.get(leaderId);
       if (!leader) throw new Error(`no candidate ${leaderId}`);
       const next = observer.nextHolder(leaderId);

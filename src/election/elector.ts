@@ -25,8 +25,10 @@
  *
  * Beyond client-go: followers watch the lock and act on a release or an expiry the moment it
  * happens (polling every retryPeriod × [1, 2.2) only while the watch is down); a holder that sees
- * the `elector.dev/preferred-holder` annotation naming another candidate hands over, and the other
- * candidates hold back for one leaseDuration after that release.
+ * the `elector.dev/preferred-holder` annotation come to name another candidate hands over, and the
+ * other candidates hold back for one leaseDuration after that release (a term that began under the
+ * annotation has waited it out and keeps leading, so a request for an absent candidate cannot make
+ * leadership bounce).
  */
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
@@ -92,6 +94,8 @@ export interface ElectorStatus {
 
 interface Term extends Leadership {
   controller: AbortController;
+  /** The preferred holder named when this term began: a request this term already waited out. */
+  preferredAtStart: string;
   /** Monotonic ms at which the last successful write of this term was started. */
   renewedAt: number;
 }
@@ -232,13 +236,16 @@ export class Elector {
     for (;;) {
       const term = this.term;
       if (!term) return;
-      await this.sleep(Math.min(retryPeriodMs, term.renewedAt + renewDeadlineMs - this.clock.monotonic()), signal);
+      const renewAt = term.renewedAt + retryPeriodMs;
+      await this.sleep(Math.min(renewAt, term.renewedAt + renewDeadlineMs) - this.clock.monotonic(), signal);
       if (signal.aborted) return;
       if (this.observedLoss(term)) return this.stopLeading("lost");
       if (this.handoverRequested()) {
         await this.stopLeading("handover");
         return this.release();
       }
+      // Woken early by an event that asks nothing of us (such as our own renewal coming back).
+      if (this.clock.monotonic() < renewAt) continue;
       if (!(await this.renewWithinDeadline(term, signal))) {
         if (this.term === term) await this.stopLeading(this.observedLoss(term) ? "lost" : "renew-deadline");
         return;
@@ -400,9 +407,10 @@ export class Elector {
     return record === undefined || record.holderIdentity !== this.lock.identity || record.leaderTransitions !== term.token;
   }
 
+  /** Another candidate is preferred, and that request came after this term began. */
   private handoverRequested(): boolean {
     const preferred = this.observed?.preferredHolder ?? "";
-    return preferred !== "" && preferred !== this.lock.identity;
+    return preferred !== "" && preferred !== this.lock.identity && preferred !== this.term?.preferredAtStart;
   }
 
   private startLeading(record: LeaderElectionRecord, startedAt: number): void {
@@ -413,6 +421,7 @@ export class Elector {
       signal: controller.signal,
       controller,
       renewedAt: startedAt,
+      preferredAtStart: this.observed?.preferredHolder ?? "",
     };
     this.term = term;
     this.lastToken = term.token;

@@ -62,7 +62,8 @@ export class MemoryStore {
   private broadcast(): void {
     const state = this.state();
     const version = this.version;
-    for (const w of this.watchers) queueMicrotask(() => {
+    // Like the API server's, an event arrives after the write's own response has been handled.
+    for (const w of this.watchers) setImmediate(() => {
       w.deliver(state, version);
     });
   }

@@ -273,6 +273,11 @@ test("after a handover release to an absent candidate, the others wait one lease
   assert.equal(a.elector.isLeader(), false);
   await clock.advance(released + LD + 2 - clock.monotonic());
   assert.equal(a.elector.isLeader() || b.elector.isLeader(), true);
+  // The new term began under the annotation: it has waited the request out and keeps leading.
+  const token = store.state()?.record.leaderTransitions;
+  await clock.advance(3 * LD);
+  assert.equal(a.elector.isLeader() || b.elector.isLeader(), true);
+  assert.equal(store.state()?.record.leaderTransitions, token);
   await Promise.all([a.stop(), b.stop()]);
 });
 
