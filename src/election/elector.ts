@@ -289,7 +289,7 @@ export class Elector {
     try {
       if (term && !this.stale) {
         // 1. Fast path: the record we wrote last is assumed current.
-        const renewed = await this.write({ ...this.ownRecord(term), renewTime: now }, term, startedAt, "update");
+        const renewed = await this.write(this.ownRecord(term, now), term, startedAt, "update");
         if (renewed) return true;
       }
       // 2. Read the record, unless the watch has already told us what it is.
@@ -310,7 +310,7 @@ export class Elector {
       if (term) {
         if (this.observedLoss(term)) return false;
         this.slowpathTotal += 1;
-        return await this.write({ ...this.ownRecord(term), renewTime: now }, term, startedAt, "update");
+        return await this.write(this.ownRecord(term, now), term, startedAt, "update");
       }
       if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
       // 4. Take it: a new term, so a new token, even if the identity matches the previous holder.
@@ -359,8 +359,9 @@ export class Elector {
     };
   }
 
-  private ownRecord(term: Term): LeaderElectionRecord {
-    return { ...this.newRecord(term.acquireTime, term.token), acquireTime: term.acquireTime };
+  /** The renewal of a term: its token and acquireTime, renewed `now`. */
+  private ownRecord(term: Term, now: Date): LeaderElectionRecord {
+    return { ...this.newRecord(now, term.token), acquireTime: term.acquireTime };
   }
 
   private observe(state: LockState | undefined): void {

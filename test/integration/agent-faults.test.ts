@@ -13,7 +13,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
-import { freePort, startAgent, waitForOneLeader } from "../support/agents.ts";
+import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { startFaultProxy } from "../support/faultproxy.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
@@ -29,6 +30,11 @@ async function scratch(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "elector-faults-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** Waits for the agent's first failed lock request, so that counting starts with its retries. */
+function firstFailure(agent: Agent): Promise<true> {
+  return eventually("the first failed request", () => Promise.resolve(agent.logged("lock request failed; retrying").length > 0 ? true : undefined));
 }
 
 test("bad configuration: one line on stderr, a non-zero exit, no stack trace", async (t) => {
@@ -69,14 +75,42 @@ test("an unreachable API server is retried with backoff, without exiting", async
   const text = (await import("node:fs/promises")).readFile(plane.kubeconfig, "utf8");
   await writeFile(kubeconfig, (await text).replace(/server: .*/, `server: https://127.0.0.1:${deadPort}`));
   const agent = await startAgent(t, { namespace, election: "db", id: "lonely", kubeconfig });
+  await firstFailure(agent);
   await sleep(6000);
   assert.equal(agent.running, true, "the agent must keep trying, not exit");
   const failures = agent.logged("lock request failed; retrying");
-  // Backoff: 1 s, 2 s, 2 s... (× jitter 1–2.2) rather than a tight loop.
-  assert.ok(failures.length >= 2 && failures.length <= 6, `${failures.length} retries in 6 s`);
+  // Backoff 1 s, 2 s, 2 s… × jitter [1, 2.2): 2 to 4 failures in the 6 s from the first, not a tight loop.
+  assert.ok(failures.length >= 2 && failures.length <= 5, `${failures.length} failures in the 6 s from the first`);
   assert.match(String(failures[0]?.err), /ECONNREFUSED|fetch failed|connect/);
   assert.equal((await agent.get("/readyz"))?.code, 503);
   assert.equal((await agent.status())?.is_leader, false);
+});
+
+test("503 and 429 from the API server are retried with backoff, and the agent leads once they stop", async (t) => {
+  const namespace = await testNamespace(t);
+  const dir = await scratch(t);
+  const { plane } = await testCluster();
+  const proxy = await startFaultProxy(plane, join(dir, "proxied.kubeconfig"));
+  t.after(() => {
+    proxy.close();
+  });
+  let fault: { code: number; reason: string } | undefined = { code: 503, reason: "ServiceUnavailable" };
+  proxy.inject = (req) => (req.url?.includes("/leases") ? fault : undefined);
+  const agent = await startAgent(t, { namespace, election: "db", id: "pod-a", kubeconfig: proxy.kubeconfig });
+  await firstFailure(agent);
+  await sleep(4000);
+  // Longer than the longest backoff (2 s × 2.2), so at least one request meets the 429.
+  fault = { code: 429, reason: "TooManyRequests" };
+  await sleep(5000);
+  const failures = agent.logged("lock request failed; retrying").map((l) => String(l.err));
+  assert.ok(failures.some((e) => /503 ServiceUnavailable: injected 503/.test(e)), failures.join("\n"));
+  assert.ok(failures.some((e) => /429 TooManyRequests: injected 429/.test(e)), failures.join("\n"));
+  // Backoff as above: 3 to 6 failures in the 9 s from the first.
+  assert.ok(failures.length >= 3 && failures.length <= 7, `${failures.length} failures in the 9 s from the first`);
+  assert.equal(agent.running, true);
+  assert.equal((await agent.status())?.is_leader, false);
+  fault = undefined;
+  await waitForOneLeader([agent], 15_000);
 });
 
 test("403 names the missing RBAC rule, and the agent leads once it is granted", async (t) => {

@@ -1,0 +1,63 @@
+/**
+ * A TLS proxy in front of the real API server that answers chosen requests with an error status
+ * (503, 429, …) and forwards the rest, watches included: server-side faults on demand, with the
+ * real API server behind them. It presents the API server's own serving certificate and forwards
+ * as the admin user.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer, request, type Server } from "node:https";
+import type { IncomingMessage } from "node:http";
+import type { ControlPlane } from "../cluster/controlplane.ts";
+import { freePort } from "./agents.ts";
+
+export interface Fault {
+  code: number;
+  reason: string;
+}
+
+export interface FaultProxy {
+  /** The fault for a request, or undefined to forward it. */
+  inject: (req: IncomingMessage) => Fault | undefined;
+  /** How many requests were answered with a fault. */
+  injected: number;
+  /** A kubeconfig that points at the proxy. */
+  kubeconfig: string;
+  close(): void;
+}
+
+export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: string): Promise<FaultProxy> {
+  const [ca, cert, key, servingCert, servingKey] = await Promise.all(
+    [plane.pki.caCert, plane.pki.adminCert, plane.pki.adminKey, plane.pki.servingCert, plane.pki.servingKey].map((f) => readFile(f)),
+  );
+  const upstream = new URL(plane.server);
+  const proxy: FaultProxy = { inject: () => undefined, injected: 0, kubeconfig: kubeconfigPath, close: () => undefined };
+  const server: Server = createServer({ cert: servingCert, key: servingKey }, (req, res) => {
+    const fault = proxy.inject(req);
+    if (fault) {
+      proxy.injected += 1;
+      const status = { kind: "Status", apiVersion: "v1", status: "Failure", message: `injected ${fault.code}`, reason: fault.reason, code: fault.code };
+      res.writeHead(fault.code, { "content-type": "application/json", ...(fault.code === 429 ? { "retry-after": "1" } : {}) });
+      res.end(JSON.stringify(status));
+      return;
+    }
+    const forwarded = request(
+      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host }, ca, cert, key },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    forwarded.on("error", () => res.destroy());
+    res.on("close", () => forwarded.destroy());
+    req.pipe(forwarded);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const text = await readFile(plane.kubeconfig, "utf8");
+  await writeFile(kubeconfigPath, text.replace(/server: .*/, `server: https://127.0.0.1:${port}`));
+  proxy.close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return proxy;
+}
