@@ -3,6 +3,8 @@
  * shares.
  */
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { KubeConfig, Observable, type CoordinationV1Api } from "@kubernetes/client-node";
 
 /** The per-call options every generated API method takes (not exported by client-node by name). */
@@ -37,8 +39,11 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
       kc.loadFromFile(file);
     } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token")) {
       kc.loadFromCluster();
-    } else {
+    } else if (process.env.KUBECONFIG || existsSync(join(homedir(), ".kube", "config"))) {
       kc.loadFromDefault();
+    } else {
+      // client-node would quietly fall back to http://localhost:8080; say what is missing instead.
+      throw new KubeconfigError("no kubeconfig: not running in a pod, $KUBECONFIG is unset and ~/.kube/config does not exist (pass -kubeconfig)");
     }
   } catch (err) {
     if (err instanceof KubeconfigError) throw err;

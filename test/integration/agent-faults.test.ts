@@ -18,9 +18,9 @@ import { startFaultProxy } from "../support/faultproxy.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-function elector(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000, env }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -46,7 +46,7 @@ test("bad configuration: one line on stderr, a non-zero exit, no stack trace", a
   const blocker = (await import("node:net")).createServer().listen(busy, "127.0.0.1");
   t.after(() => blocker.close());
   const kc = `-kubeconfig=${plane.kubeconfig}`;
-  const cases: [string[], RegExp][] = [
+  const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
     [["agent"], /missing required flag -election/],
     [["agent", "-election=db", "--lease-duration=5s", "--renew-deadline=6s"], /lease duration \(5s\) must be greater than renew deadline \(6s\)/],
     [["agent", "-election=db", "--renew-deadline=soon"], /invalid duration "soon" for --renew-deadline/],
@@ -57,8 +57,10 @@ test("bad configuration: one line on stderr, a non-zero exit, no stack trace", a
     [["agent", "-election=db", `-kubeconfig=${garbage}`], /cannot read kubeconfig .*garbage.yaml/],
     [["frobnicate"], /unknown command "frobnicate"/],
   ];
-  for (const [args, message] of cases) {
-    const r = await elector(args);
+  const nowhere: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
+  delete nowhere.KUBECONFIG;
+  for (const [args, message, env] of [...cases, [["agent", "-election=db"], /no kubeconfig: not running in a pod, \$KUBECONFIG is unset/, nowhere] as const]) {
+    const r = await elector([...args], env);
     assert.notEqual(r.code, 0, `${args.join(" ")} must fail`);
     const lines = r.stderr.trimEnd().split("\n");
     assert.match(lines[0] ?? "", message, `${args.join(" ")}: ${r.stderr}`);
