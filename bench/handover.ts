@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { KubeConfig, Watch, type V1Lease } from "@kubernetes/client-node";
-import { down, up, type ControlPlane } from "../test/cluster/controlplane.ts";
+import { adminGet, down, up, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST, launchAgent, launchPeer, type Agent, type LaunchOptions } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
@@ -126,7 +126,7 @@ async function handovers(plane: ControlPlane, kc: KubeConfig, impl: string, laun
 }
 
 async function leaseRequests(plane: ControlPlane): Promise<{ completed: number; watches: number }> {
-  const text = await adminGet(plane, "/metrics");
+  const { body: text } = await adminGet(plane, "/metrics");
   let completed = 0;
   let watches = 0;
   for (const line of text.split("\n")) {
@@ -136,22 +136,6 @@ async function leaseRequests(plane: ControlPlane): Promise<{ completed: number; 
     if (line.startsWith("apiserver_longrunning_requests{") && line.includes('verb="WATCH"')) watches += value;
   }
   return { completed, watches };
-}
-
-async function adminGet(plane: ControlPlane, path: string): Promise<string> {
-  const { request } = await import("node:https");
-  const [ca, cert, key] = await Promise.all([readFile(plane.pki.caCert), readFile(plane.pki.adminCert), readFile(plane.pki.adminKey)]);
-  return new Promise((resolve, reject) => {
-    const req = request(`${plane.server}${path}`, { ca, cert, key }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => {
-        resolve(body);
-      });
-    });
-    req.on("error", reject);
-    req.end();
-  });
 }
 
 async function rssMb(pid: number | undefined): Promise<number> {

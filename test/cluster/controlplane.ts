@@ -220,20 +220,25 @@ async function tail(file: string): Promise<string> {
   return text.trimEnd().split("\n").slice(-15).join("\n");
 }
 
-/** GET with the admin certificate; resolves to the HTTP status. */
-function get(plane: ControlPlane, path: string): Promise<number> {
-  return Promise.all([readFile(plane.pki.caCert), readFile(plane.pki.adminCert), readFile(plane.pki.adminKey)]).then(
-    ([ca, cert, key]) =>
-      new Promise<number>((resolve, reject) => {
-        const req = request(`${plane.server}${path}`, { ca, cert, key, timeout: 5000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", reject);
-        req.end();
-      }),
-  );
+/** GET with the admin certificate: the HTTP status and the body. */
+export async function adminGet(plane: ControlPlane, path: string): Promise<{ status: number; body: string }> {
+  const [ca, cert, key] = await Promise.all([readFile(plane.pki.caCert), readFile(plane.pki.adminCert), readFile(plane.pki.adminKey)]);
+  return new Promise((resolve, reject) => {
+    const req = request(`${plane.server}${path}`, { ca, cert, key, timeout: 5000 }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function get(plane: ControlPlane, path: string): Promise<number> {
+  return (await adminGet(plane, path)).status;
 }
 
 async function adminKubeconfig(server: string, pki: Pki): Promise<string> {
