@@ -28,7 +28,8 @@ for (const [lockType, resource] of [["endpoints", "endpoints"], ["configmaps", "
 
     first.kill("SIGTERM");
     assert.equal(await first.exited, 0);
-    const second = await waitForOneLeader(agents.filter((a) => a !== first), 3000);
+    // This test is about the record; handover speed is the benchmark's, so allow up to twice the lease.
+    const second = await waitForOneLeader(agents.filter((a) => a !== first), 8000);
     const after = await read();
     assert.equal(after.holderIdentity, second.id);
     assert.equal(after.leaderTransitions, 1);
