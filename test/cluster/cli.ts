@@ -36,6 +36,7 @@ async function main(): Promise<number> {
       console.log(`server: ${s.plane.server} (${s.healthy ? "ready" : "not ready"})`);
       for (const c of COMPONENTS) console.log(`${c}: pid ${s.plane.processes[c].pid} ${s.alive[c] ? "running" : "stopped"}`);
       console.log(`kubeconfig: ${s.plane.kubeconfig}`);
+      console.log(`kubectl: ${s.plane.kubectl}`);
       return s.healthy ? 0 : 1;
     }
     default:
