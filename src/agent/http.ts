@@ -5,6 +5,7 @@
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 import type { Elector } from "../election/elector.ts";
+import { formatTime } from "../election/record.ts";
 import type { ListenAddress } from "./config.ts";
 
 /** How long past its lease a leader that has not renewed may stay healthy (client-go's adaptor). */
@@ -25,7 +26,7 @@ export function statusBody(elector: Elector, election: string, now: Date): Recor
     is_leader: s.isLeader,
     leader: s.leader,
     node: s.identity,
-    timestamp: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    timestamp: formatTime(now),
     name: s.leader,
     fencing_token: s.token ?? null,
     lease_transitions: s.leaseTransitions,

@@ -94,7 +94,9 @@ async function acquireLock(lock: string, what: string, log: (line: string) => vo
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (0 never does). */
+export function isAlive(pid: number): boolean {
+  if (!pid) return false;
   try {
     process.kill(pid, 0);
     return true;

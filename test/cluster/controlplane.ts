@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { ensureBinaries } from "./build.ts";
+import { ensureBinaries, isAlive } from "./build.ts";
 import { generatePki, type Pki } from "./pki.ts";
 
 export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
@@ -182,16 +182,6 @@ async function stopProcess(p: ProcessSpec): Promise<void> {
   for (let i = 0; i < 50 && isAlive(p.pid); i++) await sleep(100);
 }
 
-function isAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function isHealthy(plane: ControlPlane): Promise<boolean> {
   if (!COMPONENTS.every((c) => isAlive(plane.processes[c].pid))) return false;
   return (await get(plane, "/readyz").catch(() => 0)) === 200;
@@ -265,7 +255,7 @@ async function adminKubeconfig(server: string, pki: Pki): Promise<string> {
 }
 
 /** Ports the kernel reports free right now; the small race until they are bound is accepted. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
       const s = createServer();
