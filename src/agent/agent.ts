@@ -9,11 +9,11 @@
  * candidate may acquire; then the agent exits with code 1.
  */
 import type { Server } from "node:http";
-import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { Elector, type StopReason } from "../election/elector.ts";
 import { createLock } from "../election/locks/index.ts";
-import { loadKubeConfig } from "../kube/requests.ts";
+import { KubeClient } from "../kube/client.ts";
+import { loadConnection } from "../kube/kubeconfig.ts";
 import { Child, type Exit } from "./child.ts";
 import type { AgentConfig } from "./config.ts";
 import { createStatusServer, listen } from "./http.ts";
@@ -24,9 +24,9 @@ export const EXIT_LOST_LEADERSHIP = 1;
 
 export async function runAgent(config: AgentConfig, log: Logger): Promise<number> {
   for (const notice of config.notices) log.warn({}, notice);
-  const kc = loadKubeConfig(config.kubeconfig);
+  const client = new KubeClient(loadConnection(config.kubeconfig));
   const { timing } = config;
-  const lock = createLock(kc, config.lockType, {
+  const lock = createLock(client, config.lockType, {
     identity: config.identity,
     namespace: config.namespace,
     name: config.election,
@@ -96,7 +96,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
       elector,
       election: config.election,
       leaseDurationMs: timing.leaseDurationMs,
-      registry: metrics.registry,
+      metrics: metrics.scrape,
       monotonic: () => performance.now(),
     });
     await listen(server, config.http);

@@ -2,10 +2,10 @@
  * The sidecar's read-only HTTP API: k8s-elector's `/` (which also answers consumers of the
  * contrib leader-elector through `name`), probes, and metrics. No secrets are served.
  */
-import { createServer, type Server } from "node:http";
-import type { Registry } from "prom-client";
+import type { Server } from "node:http";
 import type { Elector } from "../election/elector.ts";
 import { formatTime } from "../election/record.ts";
+import { CONTENT_TYPE } from "../metrics/exposition.ts";
 import type { ListenAddress } from "./config.ts";
 
 /** How long past its lease a leader that has not renewed may stay healthy (client-go's adaptor). */
@@ -15,7 +15,8 @@ export interface StatusApiOptions {
   elector: Elector;
   election: string;
   leaseDurationMs: number;
-  registry: Registry;
+  /** The Prometheus exposition text. */
+  metrics: () => string;
   /** Monotonic clock in ms, for the health check. */
   monotonic: () => number;
 }
@@ -35,7 +36,8 @@ export function statusBody(elector: Elector, election: string, now: Date): Recor
 }
 
 export function createStatusServer(o: StatusApiOptions): Server {
-  return createServer((req, res) => {
+  // The CommonJS object, not an ESM import: see src/kube/client.ts.
+  return process.getBuiltinModule("node:http").createServer((req, res) => {
     const send = (code: number, body: unknown, type = "application/json"): void => {
       const text = type === "application/json" ? `${JSON.stringify(body)}\n` : String(body);
       res.writeHead(code, { "content-type": type, "cache-control": "no-store" });
@@ -64,14 +66,7 @@ export function createStatusServer(o: StatusApiOptions): Server {
         send(status.isLeader ? 200 : 503, statusBody(o.elector, o.election, new Date()));
         return;
       case "/metrics":
-        o.registry.metrics().then(
-          (text) => {
-            send(200, text, o.registry.contentType);
-          },
-          (err: unknown) => {
-            send(500, { error: err instanceof Error ? err.message : String(err) });
-          },
-        );
+        send(200, o.metrics(), CONTENT_TYPE);
         return;
       default:
         send(404, { error: `no such endpoint: ${path}` });

@@ -1,65 +1,50 @@
 /**
  * The agent's Prometheus metrics: client-go's leader election metrics under their names, so
- * existing dashboards and alerts keep working, plus elector's own and Node's process metrics.
+ * existing dashboards and alerts keep working, plus elector's own and the process's.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { ElectorStatus } from "../election/elector.ts";
+import { processFamilies, render, type Family } from "../metrics/exposition.ts";
 
-export function agentMetrics(election: string, status: () => ElectorStatus): { registry: Registry; leaderChanged: () => void } {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+export interface AgentMetrics {
+  /** The exposition text, read from the elector's status at scrape time. */
+  scrape: () => string;
+  leaderChanged: () => void;
+}
+
+export function agentMetrics(election: string, status: () => ElectorStatus): AgentMetrics {
   const labels = { name: election };
-
-  new Gauge({
-    name: "leader_election_master_status",
-    help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
-    labelNames: ["name"],
-    registers: [registry],
-    collect() {
-      this.set(labels, status().isLeader ? 1 : 0);
-    },
-  });
-  let reportedSlowpath = 0;
-  new Counter({
-    name: "leader_election_slowpath_total",
-    help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease.",
-    labelNames: ["name"],
-    registers: [registry],
-    collect() {
-      const total = status().slowpathTotal;
-      this.inc(labels, total - reportedSlowpath);
-      reportedSlowpath = total;
-    },
-  });
-  new Gauge({
-    name: "elector_lease_transitions",
-    help: "leaseTransitions of the lock as last observed: the current leader's fencing token.",
-    labelNames: ["name"],
-    registers: [registry],
-    collect() {
-      this.set(labels, status().leaseTransitions);
-    },
-  });
-  new Gauge({
-    name: "elector_lock_watch_connected",
-    help: "1 while the watch on the lock object is connected; without it followers poll every retry period.",
-    labelNames: ["name"],
-    registers: [registry],
-    collect() {
-      this.set(labels, status().watchConnected ? 1 : 0);
-    },
-  });
-  const changes = new Counter({
-    name: "elector_leader_changes_total",
-    help: "How many times this agent has observed the holder of the lock change.",
-    labelNames: ["name"],
-    registers: [registry],
-  });
-  changes.inc(labels, 0);
+  let leaderChanges = 0;
+  const scrape = (): string => {
+    const s = status();
+    const family = (name: string, type: Family["type"], help: string, value: number): Family => ({ name, help, type, samples: [{ labels, value }] });
+    return render([
+      family(
+        "leader_election_master_status",
+        "gauge",
+        "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+        s.isLeader ? 1 : 0,
+      ),
+      family(
+        "leader_election_slowpath_total",
+        "counter",
+        "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease.",
+        s.slowpathTotal,
+      ),
+      family("elector_lease_transitions", "gauge", "leaseTransitions of the lock as last observed: the current leader's fencing token.", s.leaseTransitions),
+      family(
+        "elector_lock_watch_connected",
+        "gauge",
+        "1 while the watch on the lock object is connected; without it followers poll every retry period.",
+        s.watchConnected ? 1 : 0,
+      ),
+      family("elector_leader_changes_total", "counter", "How many times this agent has observed the holder of the lock change.", leaderChanges),
+      ...processFamilies(),
+    ]);
+  };
   return {
-    registry,
+    scrape,
     leaderChanged: () => {
-      changes.inc(labels);
+      leaderChanges++;
     },
   };
 }

@@ -1,11 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --lite-mode
 /** The `elector` command. Bad input ends in one line on stderr and a non-zero exit, never a trace. */
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { pino, type Level } from "pino";
 import { runAgent, runPassthrough } from "../agent/agent.ts";
 import { AGENT_USAGE, ConfigError, parseAgentConfig } from "../agent/config.ts";
-import { KubeconfigError } from "../kube/requests.ts";
+import { KubeconfigError } from "../kube/kubeconfig.ts";
+
+// The CommonJS object, not an ESM import: see src/kube/client.ts.
+const { readFileSync } = process.getBuiltinModule("node:fs");
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector version   (elector agent -h for the agent's flags)";

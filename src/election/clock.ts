@@ -3,7 +3,6 @@
  * monotonic clock only (a leader frozen and resumed sees all the time that passed; NTP steps do
  * not move it); the wall clock only stamps the times written into records.
  */
-import { performance } from "node:perf_hooks";
 
 export interface Clock {
   /** Wall-clock time, for acquireTime and renewTime. */

@@ -2,7 +2,7 @@
  * What went wrong talking to the API server, in one line a person can act on: the status code,
  * the server's own message, and for 403 the RBAC rule that is missing.
  */
-import { ApiException } from "@kubernetes/client-node";
+import { ApiError } from "./client.ts";
 
 export interface ApiFailure {
   /** HTTP status, 0 when no response arrived (refused, reset, timed out). */
@@ -12,18 +12,7 @@ export interface ApiFailure {
 }
 
 export function apiFailure(err: unknown): ApiFailure {
-  if (err instanceof ApiException) {
-    const code = err.code;
-    let status: { reason?: unknown; message?: unknown } = {};
-    try {
-      status = (typeof err.body === "string" ? JSON.parse(err.body) : err.body) as typeof status;
-    } catch {
-      // A non-JSON body (a proxy's HTML page, say) has no Status to read.
-    }
-    const reason = typeof status.reason === "string" ? status.reason : `HTTP ${code}`;
-    const message = typeof status.message === "string" ? status.message : `HTTP ${code}`;
-    return { code, reason, message };
-  }
+  if (err instanceof ApiError) return { code: err.code, reason: err.reason, message: err.message };
   if (err instanceof Error) {
     const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
     return { code: 0, reason: err.name, message: `${err.message}${cause}` };

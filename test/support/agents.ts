@@ -15,6 +15,9 @@ import { eventually, testCluster } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
+/** Node's flags as the image's ENTRYPOINT and the bin's shebang give them. */
+export const NODE_FLAGS = ["--lite-mode"];
+
 /** A short lease so that failover tests take seconds: 4s/3s/1s. */
 export const FAST = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"];
 
@@ -144,6 +147,7 @@ export type LaunchOptions = AgentOptions & {
 export async function launchAgent(o: LaunchOptions): Promise<Agent> {
   const port = await freePort();
   const args = [
+    ...NODE_FLAGS,
     o.entry ?? MAIN,
     "agent",
     `-election=${o.election}`,

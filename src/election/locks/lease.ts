@@ -1,24 +1,23 @@
 /** The record in a coordination.k8s.io/v1 Lease's spec, exactly where client-go's LeaseLock keeps it. */
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { KubeObject } from "../../kube/client.ts";
 import type { LockState } from "../lock.ts";
-import { leaseSpecToRecord, PREFERRED_HOLDER_ANNOTATION, recordToLeaseSpec, type LeaderElectionRecord } from "../record.ts";
+import { leaseSpecToRecord, PREFERRED_HOLDER_ANNOTATION, recordToLeaseSpec, type LeaderElectionRecord, type LeaseSpecRecord } from "../record.ts";
 import type { LockBackend } from "./objectlock.ts";
 
-export function leaseBackend(kc: KubeConfig): LockBackend<V1Lease> {
-  const api = kc.makeApiClient(CoordinationV1Api);
-  return {
-    resource: "leases",
-    group: "coordination.k8s.io",
-    collectionPath: (namespace) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-    read: (name, namespace, options) => api.readNamespacedLease({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedLease({ namespace, body }, options),
-    replace: (name, namespace, body, options) => api.replaceNamespacedLease({ name, namespace, body }, options),
-    stateOf: leaseState,
-    withRecord: (lease, name, record) => leaseWithRecord(lease, name, record),
-  };
+/** A Lease as it travels: other spec fields (strategy, preferredHolder) pass through as they are. */
+export interface Lease extends KubeObject {
+  spec?: LeaseSpecRecord;
 }
 
-export function leaseState(lease: V1Lease): LockState {
+export const leaseBackend: LockBackend<Lease> = {
+  resource: "leases",
+  group: "coordination.k8s.io",
+  version: "v1",
+  stateOf: leaseState,
+  withRecord: leaseWithRecord,
+};
+
+function leaseState(lease: Lease): LockState {
   const spec = lease.spec ?? {};
   const raw = JSON.stringify([spec.holderIdentity, spec.leaseDurationSeconds, spec.acquireTime, spec.renewTime, spec.leaseTransitions]);
   return {
@@ -28,11 +27,8 @@ export function leaseState(lease: V1Lease): LockState {
   };
 }
 
-/** Other spec fields (strategy, preferredHolder of coordinated election) are kept as they are. */
-function leaseWithRecord(lease: V1Lease | undefined, name: string, record: LeaderElectionRecord): V1Lease {
-  // The generated client types MicroTime as a Date subclass but passes strings through unchanged;
-  // strings keep the six fractional digits of RFC 3339 micro time.
-  const spec = recordToLeaseSpec(record) as NonNullable<V1Lease["spec"]>;
+function leaseWithRecord(lease: Lease | undefined, name: string, record: LeaderElectionRecord): Lease {
+  const spec = recordToLeaseSpec(record);
   if (!lease) return { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec };
   return { ...lease, spec: { ...lease.spec, ...spec } };
 }

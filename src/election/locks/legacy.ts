@@ -3,7 +3,7 @@
  * or ConfigMap object: the locks of the old sidecars (k8s-elector's endpoints and configmaps lock
  * types, the contrib leader-elector), for a drop-in migration.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Endpoints } from "@kubernetes/client-node";
+import type { KubeObject } from "../../kube/client.ts";
 import type { LockState } from "../lock.ts";
 import {
   annotationToRecord,
@@ -13,37 +13,17 @@ import {
   recordToAnnotation,
   type LeaderElectionRecord,
 } from "../record.ts";
-import type { LockBackend, LockObject } from "./objectlock.ts";
+import type { LockBackend } from "./objectlock.ts";
 
-export function endpointsBackend(kc: KubeConfig): LockBackend<V1Endpoints> {
-  const api = kc.makeApiClient(CoreV1Api);
-  return annotationBackend("endpoints", "Endpoints", {
-    read: (name, namespace, options) => api.readNamespacedEndpoints({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedEndpoints({ namespace, body }, options),
-    replace: (name, namespace, body, options) => api.replaceNamespacedEndpoints({ name, namespace, body }, options),
-  });
-}
+export const endpointsBackend = annotationBackend("endpoints", "Endpoints");
+export const configMapBackend = annotationBackend("configmaps", "ConfigMap");
 
-export function configMapBackend(kc: KubeConfig): LockBackend<V1ConfigMap> {
-  const api = kc.makeApiClient(CoreV1Api);
-  return annotationBackend("configmaps", "ConfigMap", {
-    read: (name, namespace, options) => api.readNamespacedConfigMap({ name, namespace }, options),
-    create: (namespace, body, options) => api.createNamespacedConfigMap({ namespace, body }, options),
-    replace: (name, namespace, body, options) => api.replaceNamespacedConfigMap({ name, namespace, body }, options),
-  });
-}
-
-/** A core-group kind whose record lives in the legacy annotation; only its API calls differ. */
-function annotationBackend<T extends LockObject>(
-  resource: string,
-  kind: string,
-  calls: Pick<LockBackend<T>, "read" | "create" | "replace">,
-): LockBackend<T> {
+/** A core-group kind whose record lives in the legacy annotation. */
+function annotationBackend(resource: string, kind: string): LockBackend<KubeObject> {
   return {
     resource,
     group: "",
-    collectionPath: (namespace) => `/api/v1/namespaces/${namespace}/${resource}`,
-    ...calls,
+    version: "v1",
     stateOf: annotationState,
     withRecord: (object, name, record) => withAnnotation(object, name, record, kind),
   };
@@ -58,7 +38,7 @@ const EMPTY: LeaderElectionRecord = {
 };
 
 /** No annotation reads as a free lock, as in client-go; an unreadable one is reported as malformed. */
-export function annotationState(object: LockObject): LockState {
+function annotationState(object: KubeObject): LockState {
   const annotations = object.metadata?.annotations ?? {};
   const raw = annotations[LEGACY_RECORD_ANNOTATION] ?? "";
   const preferredHolder = annotations[PREFERRED_HOLDER_ANNOTATION] ?? "";
@@ -71,9 +51,9 @@ export function annotationState(object: LockObject): LockState {
   }
 }
 
-function withAnnotation<T extends LockObject>(object: T | undefined, name: string, record: LeaderElectionRecord, kind: string): T {
+function withAnnotation(object: KubeObject | undefined, name: string, record: LeaderElectionRecord, kind: string): KubeObject {
   const annotation = { [LEGACY_RECORD_ANNOTATION]: recordToAnnotation(record) };
-  if (!object) return { apiVersion: "v1", kind, metadata: { name, annotations: annotation } } as LockObject as T;
+  if (!object) return { apiVersion: "v1", kind, metadata: { name, annotations: annotation } };
   const metadata = object.metadata ?? {};
   return { ...object, metadata: { ...metadata, annotations: { ...metadata.annotations, ...annotation } } };
 }

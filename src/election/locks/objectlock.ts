@@ -1,29 +1,20 @@
 /**
  * A Lock on one Kubernetes object, whatever its kind: reads, conditional writes and a watch with
- * reconnects. The kind-specific part (which API, where the record lives in the object) is a
+ * reconnects. The kind-specific part (which resource, where the record lives in the object) is a
  * LockBackend: Lease (lease.ts), or the legacy annotation on Endpoints and ConfigMaps (legacy.ts).
  */
-import { Watch, type KubeConfig, type V1ObjectMeta } from "@kubernetes/client-node";
+import type { KubeClient, KubeObject } from "../../kube/client.ts";
 import { apiFailure, KubeError } from "../../kube/errors.ts";
-import { withTimeout, type RequestOptions } from "../../kube/requests.ts";
 import type { Log } from "../elector.ts";
 import { ConflictError, type Lock, type LockState } from "../lock.ts";
 import type { LeaderElectionRecord } from "../record.ts";
 
-export interface LockObject {
-  metadata?: V1ObjectMeta;
-}
-
-export interface LockBackend<T extends LockObject> {
-  /** Plural resource name, as in RBAC rules and log lines: "leases", "endpoints", "configmaps". */
+export interface LockBackend<T extends KubeObject> {
+  /** Plural resource name, as in URLs, RBAC rules and log lines: "leases", "endpoints", "configmaps". */
   resource: string;
-  /** The API group for RBAC hints ("" for core). */
+  /** The API group ("" for core) and version. */
   group: string;
-  /** Collection path for watching, e.g. /apis/coordination.k8s.io/v1/namespaces/ns/leases. */
-  collectionPath(namespace: string): string;
-  read(name: string, namespace: string, options: RequestOptions): Promise<T>;
-  create(namespace: string, body: T, options: RequestOptions): Promise<T>;
-  replace(name: string, namespace: string, body: T, options: RequestOptions): Promise<T>;
+  version: string;
   /** The record this object holds. */
   stateOf(object: T): LockState;
   /** `object` (or a new object named `name`) carrying `record`, all else kept. */
@@ -41,19 +32,22 @@ export interface ObjectLockOptions {
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
-export class ObjectLock<T extends LockObject> implements Lock {
+export class ObjectLock<T extends KubeObject> implements Lock {
   readonly identity: string;
   private readonly backend: LockBackend<T>;
-  private readonly kc: KubeConfig;
+  private readonly client: KubeClient;
   private readonly options: ObjectLockOptions;
+  private readonly collection: string;
   /** The object as last seen: its resourceVersion is the precondition of the next write. */
   private last: T | undefined;
 
-  constructor(kc: KubeConfig, backend: LockBackend<T>, options: ObjectLockOptions) {
-    this.kc = kc;
+  constructor(client: KubeClient, backend: LockBackend<T>, options: ObjectLockOptions) {
+    this.client = client;
     this.backend = backend;
     this.options = options;
     this.identity = options.identity;
+    const api = backend.group ? `/apis/${backend.group}/${backend.version}` : `/api/${backend.version}`;
+    this.collection = `${api}/namespaces/${encodeURIComponent(options.namespace)}/${backend.resource}`;
   }
 
   describe(): string {
@@ -61,9 +55,8 @@ export class ObjectLock<T extends LockObject> implements Lock {
   }
 
   async get(): Promise<LockState | undefined> {
-    const { name, namespace } = this.options;
     try {
-      this.last = await this.backend.read(name, namespace, this.requestOptions());
+      this.last = await this.client.request<T>("GET", this.itemPath(), { timeoutMs: this.options.requestTimeoutMs });
     } catch (err) {
       if (apiFailure(err).code === 404) {
         this.last = undefined;
@@ -77,7 +70,7 @@ export class ObjectLock<T extends LockObject> implements Lock {
   async create(record: LeaderElectionRecord): Promise<LockState> {
     const body = this.backend.withRecord(undefined, this.options.name, record);
     try {
-      this.last = await this.backend.create(this.options.namespace, body, this.requestOptions());
+      this.last = await this.client.request<T>("POST", this.collection, { body, timeoutMs: this.options.requestTimeoutMs });
     } catch (err) {
       if (apiFailure(err).code === 409) throw new ConflictError(`${this.describe()} already exists`);
       throw this.error("create", err);
@@ -87,9 +80,10 @@ export class ObjectLock<T extends LockObject> implements Lock {
 
   async update(record: LeaderElectionRecord): Promise<LockState> {
     if (!this.last) throw new ConflictError(`${this.describe()} has not been read yet`);
+    // The body carries the resourceVersion last seen: the API server refuses it (409) if the object has changed since.
     const body = this.backend.withRecord(this.last, this.options.name, record);
     try {
-      this.last = await this.backend.replace(this.options.name, this.options.namespace, body, this.requestOptions());
+      this.last = await this.client.request<T>("PUT", this.itemPath(), { body, timeoutMs: this.options.requestTimeoutMs });
     } catch (err) {
       const code = apiFailure(err).code;
       // 404: deleted under us; the next read finds out and creates it again.
@@ -100,65 +94,46 @@ export class ObjectLock<T extends LockObject> implements Lock {
   }
 
   watch(onState: (state: LockState | undefined) => void, onStatus: (connected: boolean) => void): () => void {
-    const watcher = new Watch(this.kc);
-    let stopped = false;
-    let controller: AbortController | undefined;
+    let stopWatch: (() => void) | undefined;
     let delay = RECONNECT_MIN_MS;
     let timer: NodeJS.Timeout | undefined;
     const { log } = this.options;
 
-    const connect = async (): Promise<void> => {
+    const connect = (): void => {
       let connected = false;
-      const done = (err: unknown): void => {
-        if (connected) onStatus(false);
-        connected = false;
-        if (stopped) return;
-        if (err) log.debug({ lock: this.describe(), err: apiFailure(err).message }, "lock watch ended; reconnecting");
-        timer = setTimeout(() => void connect(), delay);
-        delay = Math.min(delay * 2, RECONNECT_MAX_MS);
-      };
-      const onEvent = (type: string, object: T): void => {
-        if (stopped) return;
-        if (type === "ERROR") {
-          // An expired resourceVersion or similar: end this watch; done() reconnects afresh.
-          controller?.abort();
-          return;
-        }
-        if (type === "BOOKMARK") return;
-        delay = RECONNECT_MIN_MS;
-        this.last = type === "DELETED" ? undefined : object;
-        onState(this.last ? this.backend.stateOf(this.last) : undefined);
-      };
-      try {
-        controller = await watcher.watch(
-          this.backend.collectionPath(this.options.namespace),
-          { fieldSelector: `metadata.name=${this.options.name}` },
-          onEvent,
-          done,
-        );
-      } catch (err) {
-        done(err);
-        return;
-      }
-      if (stopped) {
-        controller.abort();
-        return;
-      }
-      if (!controller.signal.aborted) {
-        connected = true;
-        onStatus(true);
-      }
+      stopWatch = this.client.watch<T>(
+        this.collection,
+        { fieldSelector: `metadata.name=${this.options.name}` },
+        {
+          onConnected: () => {
+            connected = true;
+            onStatus(true);
+          },
+          onEvent: (type, object) => {
+            if (type === "BOOKMARK") return;
+            delay = RECONNECT_MIN_MS;
+            this.last = type === "DELETED" ? undefined : object;
+            onState(this.last ? this.backend.stateOf(this.last) : undefined);
+          },
+          onClosed: (err) => {
+            if (connected) onStatus(false);
+            if (err) log.debug({ lock: this.describe(), err: apiFailure(err).message }, "lock watch ended; reconnecting");
+            // Events reset the delay: a watch that keeps failing before any arrives backs off.
+            timer = setTimeout(connect, delay);
+            delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+          },
+        },
+      );
     };
-    void connect();
+    connect();
     return () => {
-      stopped = true;
       clearTimeout(timer);
-      controller?.abort();
+      stopWatch?.();
     };
   }
 
-  private requestOptions(): RequestOptions {
-    return withTimeout(this.options.requestTimeoutMs);
+  private itemPath(): string {
+    return `${this.collection}/${encodeURIComponent(this.options.name)}`;
   }
 
   private error(verb: string, err: unknown): KubeError {

@@ -1,0 +1,213 @@
+/**
+ * A small Kubernetes REST client: JSON requests and watches over node:http(s) with one keep-alive
+ * connection pool. The election core and the agent use it instead of @kubernetes/client-node,
+ * whose import alone takes a Node process from 42 MB to 125 MB and ~0.8 s (docs/benchmarks.md):
+ * the agent runs in every member pod, so its footprint is multiplied by the fleet.
+ */
+import type * as Http from "node:http";
+import type { Connection } from "./kubeconfig.ts";
+
+// Not `import "node:http"`: its ESM namespace reads every export, and the lazy ones load undici
+// (+13 MB RSS, measured). process.getBuiltinModule hands over the CommonJS object instead.
+const http = process.getBuiltinModule("node:http");
+const https = process.getBuiltinModule("node:https");
+
+/** The few object fields this client's users read; the rest of an object passes through untouched. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
+}
+
+/** The API server answered with an error status; `reason` and `message` come from its Status. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+export interface WatchHandlers<T> {
+  /** The server accepted the watch; events follow. */
+  onConnected: () => void;
+  onEvent: (type: string, object: T) => void;
+  /** The watch ended (never after stop()): `err` is undefined for a normal server-side close. */
+  onClosed: (err?: Error) => void;
+}
+
+/** Each watch asks the server to close it after a random 5–10 minutes, as client-go's reflector does. */
+const WATCH_MIN_SECONDS = 300;
+/** A watch that sends nothing for this long past its server-side timeout is taken for hung. */
+const WATCH_GRACE_MS = 30_000;
+
+export class KubeClient {
+  private readonly connection: Connection;
+  private readonly base: URL;
+  private readonly transport: typeof https | typeof http;
+  private readonly pool: Http.Agent;
+
+  constructor(connection: Connection) {
+    this.connection = connection;
+    this.base = new URL(connection.server);
+    const secure = this.base.protocol === "https:";
+    this.transport = secure ? https : http;
+    this.pool = secure
+      ? new https.Agent({
+          keepAlive: true,
+          ...(connection.ca ? { ca: connection.ca } : {}),
+          ...(connection.cert ? { cert: connection.cert } : {}),
+          ...(connection.key ? { key: connection.key } : {}),
+          ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
+          rejectUnauthorized: !connection.insecureSkipTlsVerify,
+        })
+      : new http.Agent({ keepAlive: true });
+  }
+
+  /** Sends `body` as JSON and parses the JSON answer; an ApiError for any status but 2xx. */
+  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number }): Promise<T> {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    return new Promise<T>((resolve, reject) => {
+      const req = this.transport.request(this.url(path), { method, agent: this.pool, headers: this.headers(payload) }, (res) => {
+        collect(res, (text) => {
+          if (!isSuccess(res.statusCode)) reject(statusError(res.statusCode ?? 0, text));
+          else {
+            try {
+              resolve(JSON.parse(text) as T);
+            } catch {
+              reject(new Error(`${method} ${path}: the answer is not JSON: ${text.slice(0, 80)}`));
+            }
+          }
+        });
+      });
+      // A hung connection must not stall a renewal past its deadline.
+      const timer = setTimeout(() => req.destroy(new Error(`no response within ${options.timeoutMs} ms`)), options.timeoutMs);
+      req.once("error", reject);
+      req.once("close", () => {
+        clearTimeout(timer);
+        // Settles nothing if the answer was complete; otherwise the connection died under it.
+        reject(new Error(`${method} ${path}: the connection closed before the answer was complete`));
+      });
+      req.end(payload);
+    });
+  }
+
+  /** Streams the watch events of a collection; returns stop(). */
+  watch<T>(path: string, query: Record<string, string>, handlers: WatchHandlers<T>): () => void {
+    const timeoutSeconds = WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
+    const params = new URLSearchParams({ ...query, watch: "true", allowWatchBookmarks: "true", timeoutSeconds: String(timeoutSeconds) });
+    let stopped = false;
+    let closed = false;
+    const close = (err?: Error): void => {
+      if (closed || stopped) return;
+      closed = true;
+      handlers.onClosed(err ?? failure);
+    };
+    /** An error this side found in the stream; the close it causes reports it. */
+    let failure: Error | undefined;
+    const fail = (err: Error): void => {
+      failure ??= err;
+      req.destroy(err);
+    };
+    const req = this.transport.request(this.url(`${path}?${params.toString()}`), { method: "GET", agent: this.pool, headers: this.headers(undefined) }, (res) => {
+      if (res.statusCode !== 200) {
+        // Synchronously on 'end': the request's 'close' follows in the same tick and must not win.
+        collect(res, (text) => {
+          close(statusError(res.statusCode ?? 0, text));
+        });
+        return;
+      }
+      handlers.onConnected();
+      let partial = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          if (line.trim() === "" || stopped || failure) continue;
+          let event: { type?: unknown; object?: unknown };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch {
+            fail(new Error(`watch ${path}: unreadable event: ${line.slice(0, 80)}`));
+            return;
+          }
+          if (event.type === "ERROR") {
+            const status = (event.object ?? {}) as { code?: number; reason?: string; message?: string };
+            fail(new ApiError(status.code ?? 0, status.reason ?? "Error", status.message ?? "watch error"));
+            return;
+          }
+          handlers.onEvent(String(event.type), event.object as T);
+        }
+      });
+      res.once("end", () => {
+        close();
+      });
+      res.once("error", close);
+    });
+    req.setTimeout(timeoutSeconds * 1000 + WATCH_GRACE_MS, () => {
+      fail(new Error(`watch ${path}: no data past its timeout`));
+    });
+    req.once("error", close);
+    req.once("close", () => {
+      close();
+    });
+    req.end();
+    return () => {
+      stopped = true;
+      req.destroy();
+    };
+  }
+
+  private url(path: string): URL {
+    return new URL(`${this.base.pathname.replace(/\/$/, "")}${path}`, this.base);
+  }
+
+  private headers(payload: string | undefined): Http.OutgoingHttpHeaders {
+    const authorization = this.connection.authorization();
+    return {
+      accept: "application/json",
+      "user-agent": "elector",
+      ...(authorization ? { authorization } : {}),
+      ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }),
+    };
+  }
+}
+
+function isSuccess(code: number | undefined): boolean {
+  return code !== undefined && code >= 200 && code < 300;
+}
+
+/** Calls `done` with the whole body, in the 'end' event itself. */
+function collect(res: Http.IncomingMessage, done: (text: string) => void): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (chunk: Buffer) => chunks.push(chunk));
+  res.once("end", () => {
+    done(Buffer.concat(chunks).toString("utf8"));
+  });
+  // A connection that dies mid-answer also closes the request, whose handler reports it.
+  res.once("error", () => undefined);
+}
+
+/** The Status the API server sends with an error, or the bare code when the body is not one. */
+function statusError(code: number, body: string): ApiError {
+  let status: { reason?: unknown; message?: unknown } = {};
+  try {
+    status = JSON.parse(body) as typeof status;
+  } catch {
+    // A non-JSON body (a proxy's HTML page, say) has no Status to read.
+  }
+  const reason = typeof status.reason === "string" && status.reason !== "" ? status.reason : `HTTP ${code}`;
+  const message = typeof status.message === "string" && status.message !== "" ? status.message : `HTTP ${code}`;
+  return new ApiError(code, reason, message);
+}
