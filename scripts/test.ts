@@ -1,5 +1,5 @@
 /**
- * `npm test`: lint, typecheck, then every test file on one fresh control plane.
+ * `npm test`: lint, typecheck, build, then every test file on one fresh control plane.
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
 import { spawn } from "node:child_process";
@@ -34,8 +34,10 @@ async function main(): Promise<number> {
 
   step("lint");
   if ((await run("eslint", ["--max-warnings=0", "."])) !== 0) return 1;
-  step("typecheck");
+  step("typecheck and build");
   if ((await run("tsc", ["-p", "tsconfig.json"])) !== 0) return 1;
+  // Some tests run the agent as shipped: the compiled dist/.
+  if ((await run("tsc", ["-p", "tsconfig.build.json"])) !== 0) return 1;
 
   step("control plane");
   const dir = await mkdtemp(join(tmpdir(), "elector-test-cluster-"));

@@ -6,15 +6,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
-import { assertNeverTwoLeaders, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { assertNeverTwoLeaders, SHIPPED, startAgent, waitForOneLeader, type Agent, type AgentOptions } from "../support/agents.ts";
 
-async function threeAgents(t: Parameters<typeof startAgent>[0], namespace: string, election: string, args?: string[]): Promise<Agent[]> {
-  return Promise.all(["pod-a", "pod-b", "pod-c"].map((id) => startAgent(t, { namespace, election, id, ...(args ? { args } : {}) })));
+async function threeAgents(t: Parameters<typeof startAgent>[0], namespace: string, election: string, options: Partial<AgentOptions> = {}): Promise<Agent[]> {
+  return Promise.all(["pod-a", "pod-b", "pod-c"].map((id) => startAgent(t, { namespace, election, id, ...options })));
 }
 
-test("three agents elect one leader, and every status API says who it is", async (t) => {
+test("three agents as shipped elect one leader, and every status API says who it is", async (t) => {
   const namespace = await testNamespace(t);
-  const agents = await threeAgents(t, namespace, "db");
+  const agents = await threeAgents(t, namespace, "db", SHIPPED);
   const leader = await waitForOneLeader(agents);
   await assertNeverTwoLeaders(agents, 2000);
 

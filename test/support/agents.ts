@@ -15,8 +15,12 @@ import { eventually, testCluster } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-/** Node's flags as the image's ENTRYPOINT and the bin's shebang give them. */
-export const NODE_FLAGS = ["--lite-mode"];
+/**
+ * The agent as shipped: the compiled entry (scripts/test.ts builds it) with the Node flags of the
+ * image's ENTRYPOINT and the bin's shebang. The source cannot run in lite mode: Node's type
+ * stripping needs WebAssembly, which lite mode turns off.
+ */
+export const SHIPPED = { entry: fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)), nodeFlags: ["--lite-mode"] };
 
 /** A short lease so that failover tests take seconds: 4s/3s/1s. */
 export const FAST = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"];
@@ -43,6 +47,9 @@ export interface AgentOptions {
   /** Run in a new PID namespace, as PID 1, like a container's main process. */
   podLike?: boolean;
   kubeconfig?: string;
+  /** The CLI entry to run: the TypeScript source by default, or SHIPPED's. */
+  entry?: string;
+  nodeFlags?: string[];
 }
 
 export class Agent {
@@ -140,14 +147,12 @@ export async function freePort(): Promise<number> {
 export type LaunchOptions = AgentOptions & {
   kubeconfig: string;
   logLevel?: string;
-  /** The CLI entry to run: the TypeScript source by default, or the compiled dist/cli/main.js. */
-  entry?: string;
 };
 
 export async function launchAgent(o: LaunchOptions): Promise<Agent> {
   const port = await freePort();
   const args = [
-    ...NODE_FLAGS,
+    ...(o.nodeFlags ?? []),
     o.entry ?? MAIN,
     "agent",
     `-election=${o.election}`,
@@ -192,7 +197,7 @@ export async function startPeer(t: TestContext, o: Omit<AgentOptions, "command" 
 
 /** Waits until exactly one of `agents` says it leads, and all that answer agree who it is. */
 export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Promise<Agent> {
-  return eventually(
+  const waiting = eventually(
     "exactly one leader",
     async () => {
       const statuses = await Promise.all(agents.map(async (a) => ({ a, s: a.running ? await a.status() : undefined })));
@@ -205,6 +210,11 @@ export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Pro
     },
     timeoutMs,
   );
+  // A rare slow election is worth understanding: say what each agent was doing.
+  return waiting.catch((err: unknown) => {
+    const recent = agents.map((a) => `${a.id}: ${a.logs.slice(-6).map((l) => JSON.stringify(l)).join("\n  ")}`);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${recent.join("\n")}`, { cause: err });
+  });
 }
 
 /** Samples every agent's `/` until `ms` has passed, failing if two ever claim leadership together. */
