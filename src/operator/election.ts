@@ -1,0 +1,76 @@
+/** The Election resource as the operator reads and writes it (crds/elections.elector.dev.yaml). */
+import type { KubeObject } from "../kube/client.ts";
+
+export const GROUP = "elector.dev";
+export const VERSION = "v1alpha1";
+export const PLURAL = "elections";
+/** Held on every Election whose routing the operator may have touched, until it is undone. */
+export const FINALIZER = "elector.dev/cleanup";
+export const MANAGED_BY = "elector.dev";
+export const HISTORY_LIMIT = 10;
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+}
+
+export interface ElectionSpec {
+  leaseName?: string;
+  candidates?: { selector: LabelSelector };
+  leaderLabel?: { key: string; value: string };
+  service?: { name: string };
+  preferredHolder?: string;
+  handoverTimeoutSeconds?: number;
+}
+
+export type TermEnd = "Released" | "Expired" | "HandedOver" | "Unknown";
+
+export interface PastTerm {
+  leader: string;
+  transitions: number;
+  acquireTime?: string;
+  endTime?: string;
+  reason: TermEnd;
+}
+
+export type ConditionType = "LeaderElected" | "Routed" | "Ready" | "HandoverFailed";
+
+export interface Condition {
+  type: ConditionType;
+  status: "True" | "False" | "Unknown";
+  observedGeneration: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface ElectionStatus {
+  observedGeneration?: number;
+  leader?: string;
+  leaderPod?: { name: string; ip?: string; node?: string };
+  acquireTime?: string;
+  renewTime?: string;
+  leaseDurationSeconds?: number;
+  transitions?: number;
+  history?: PastTerm[];
+  candidates?: { total: number; ready: number };
+  handover?: { to: string; since: string };
+  conditions?: Condition[];
+}
+
+export interface Election extends KubeObject {
+  metadata: NonNullable<KubeObject["metadata"]> & {
+    name: string;
+    namespace: string;
+    generation?: number;
+    uid?: string;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+  };
+  spec: ElectionSpec;
+  status?: ElectionStatus;
+}
+
+export function leaseNameOf(election: Election): string {
+  return election.spec.leaseName ?? election.metadata.name;
+}
