@@ -4,16 +4,7 @@
  */
 import { isLockType, LOCK_TYPES, type LockType } from "../election/locks/index.ts";
 import { DEFAULT_TIMING, validateTiming, type Timing } from "../election/timing.ts";
-import { parseGoDuration, parseGoFlags, usage, UsageError, type FlagSpec } from "./goflags.ts";
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+import { ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseGoFlags, parseListenAddress, usage, UsageError, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
 
 export interface AgentConfig {
   /** The lock object's name. */
@@ -128,22 +119,17 @@ export function parseAgentConfig(argv: string[], environment: Environment): Agen
 }
 
 function parseTiming(flag: (name: string) => string | undefined, fromEnv: (name: string) => string | undefined): Timing {
-  const duration = (source: string, text: string): number => {
-    const ms = parseGoDuration(text);
-    if (ms === undefined) throw new ConfigError(`invalid duration "${text}" for ${source}: use Go syntax such as 15s, 1m30s or 500ms`);
-    return ms;
-  };
   let timing: Timing = DEFAULT_TIMING;
   const ttl = flag("ttl");
   if (ttl !== undefined) {
-    const ms = duration("-ttl", ttl);
+    const ms = durationMs("-ttl", ttl);
     timing = { leaseDurationMs: ms, renewDeadlineMs: ms / 3, retryPeriodMs: ms / 6 };
   }
   const pick = (flagName: string, envName: string, fallback: number): number => {
     const f = flag(flagName);
-    if (f !== undefined) return duration(`--${flagName}`, f);
+    if (f !== undefined) return durationMs(`--${flagName}`, f);
     const e = fromEnv(envName);
-    if (e !== undefined) return duration(`${ENV}${envName}`, e);
+    if (e !== undefined) return durationMs(`${ENV}${envName}`, e);
     return fallback;
   };
   timing = {
@@ -158,21 +144,3 @@ function parseTiming(flag: (name: string) => string | undefined, fromEnv: (name:
   }
   return timing;
 }
-
-/** Go's host:port, as net.Listen takes it: ":4040", "0.0.0.0:5002", "[::1]:80". */
-export function parseListenAddress(text: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
-  const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new ConfigError(`invalid HTTP address "${text}": want host:port, e.g. :4040 or 0.0.0.0:4040`);
-  const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port };
-}
-
-function isDnsLabel(s: string): boolean {
-  return s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s);
-}
-
-function isDnsSubdomain(s: string): boolean {
-  return s.length <= 253 && s.split(".").every(isDnsLabel);
-}
-

@@ -6,7 +6,7 @@ import type { Server } from "node:http";
 import type { Elector } from "../election/elector.ts";
 import { formatTime } from "../election/record.ts";
 import { CONTENT_TYPE } from "../metrics/exposition.ts";
-import type { ListenAddress } from "./config.ts";
+import type { ListenAddress } from "../cli/flags.ts";
 
 /** How long past its lease a leader that has not renewed may stay healthy (client-go's adaptor). */
 export const HEALTHZ_TOLERANCE_MS = 10_000;

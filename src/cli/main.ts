@@ -3,7 +3,8 @@
 import { hostname } from "node:os";
 import { pino, type Level } from "pino";
 import { runAgent, runPassthrough } from "../agent/agent.ts";
-import { AGENT_USAGE, ConfigError, parseAgentConfig } from "../agent/config.ts";
+import { AGENT_USAGE, parseAgentConfig } from "../agent/config.ts";
+import { ConfigError } from "./flags.ts";
 import { KubeconfigError } from "../kube/kubeconfig.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.

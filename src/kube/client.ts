@@ -74,11 +74,14 @@ export class KubeClient {
       : new http.Agent({ keepAlive: true });
   }
 
-  /** Sends `body` as JSON and parses the JSON answer; an ApiError for any status but 2xx. */
-  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number }): Promise<T> {
+  /**
+   * Sends `body` as JSON (or as `contentType`, a patch type) and parses the JSON answer; an
+   * ApiError for any status but 2xx.
+   */
+  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number; contentType?: string }): Promise<T> {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     return new Promise<T>((resolve, reject) => {
-      const req = this.transport.request(this.url(path), { method, agent: this.pool, headers: this.headers(payload) }, (res) => {
+      const req = this.transport.request(this.url(path), { method, agent: this.pool, headers: this.headers(payload, options.contentType) }, (res) => {
         collect(res, (text) => {
           if (!isSuccess(res.statusCode)) reject(statusError(res.statusCode ?? 0, text));
           else {
@@ -173,13 +176,13 @@ export class KubeClient {
     return new URL(`${this.base.pathname.replace(/\/$/, "")}${path}`, this.base);
   }
 
-  private headers(payload: string | undefined): Http.OutgoingHttpHeaders {
+  private headers(payload: string | undefined, contentType = "application/json"): Http.OutgoingHttpHeaders {
     const authorization = this.connection.authorization();
     return {
       accept: "application/json",
       "user-agent": "elector",
       ...(authorization ? { authorization } : {}),
-      ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }),
+      ...(payload === undefined ? {} : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
     };
   }
 }

@@ -52,12 +52,21 @@ const HERE: Surroundings = { env: process.env, home: homedir(), serviceAccountDi
 /** client-go re-reads a token file this often, so a rotated bound token is picked up. */
 const TOKEN_REREAD_MS = 60_000;
 
+/** Where the connection comes from: the pod's service account, or kubeconfig files in merge order. */
+export type KubeconfigSource = { inCluster: true } | { inCluster: false; files: string[] };
+
 export function loadConnection(file: string | undefined, around: Surroundings = HERE): Connection {
+  const source = findKubeconfig(file, around);
+  return source.inCluster ? inCluster(around) : fromFiles(source.files);
+}
+
+/** The lookup alone, for a client that reads the files itself (the operator's client-node informers). */
+export function findKubeconfig(file: string | undefined, around: Surroundings = HERE): KubeconfigSource {
   if (file) {
     if (!existsSync(file)) throw new KubeconfigError(`kubeconfig ${file} does not exist`);
-    return fromFiles([file]);
+    return { inCluster: false, files: [file] };
   }
-  if (around.env.KUBERNETES_SERVICE_HOST && existsSync(join(around.serviceAccountDir, "token"))) return inCluster(around);
+  if (around.env.KUBERNETES_SERVICE_HOST && existsSync(join(around.serviceAccountDir, "token"))) return { inCluster: true };
   const listed = (around.env.KUBECONFIG ?? "").split(delimiter).filter((f) => f !== "");
   const files = listed.length > 0 ? listed.filter((f) => existsSync(f)) : [join(around.home, ".kube", "config")].filter((f) => existsSync(f));
   if (files.length === 0) {
@@ -67,7 +76,7 @@ export function loadConnection(file: string | undefined, around: Surroundings = 
         : "no kubeconfig: not running in a pod, $KUBECONFIG is unset and ~/.kube/config does not exist (pass -kubeconfig)",
     );
   }
-  return fromFiles(files);
+  return { inCluster: false, files };
 }
 
 function inCluster(around: Surroundings): Connection {

@@ -1,5 +1,5 @@
 /** The Election resource as the operator reads and writes it (crds/elections.elector.dev.yaml). */
-import type { KubeObject } from "../kube/client.ts";
+import type { KubernetesObject, V1ObjectMeta } from "@kubernetes/client-node";
 
 export const GROUP = "elector.dev";
 export const VERSION = "v1alpha1";
@@ -58,15 +58,8 @@ export interface ElectionStatus {
   conditions?: Condition[];
 }
 
-export interface Election extends KubeObject {
-  metadata: NonNullable<KubeObject["metadata"]> & {
-    name: string;
-    namespace: string;
-    generation?: number;
-    uid?: string;
-    finalizers?: string[];
-    deletionTimestamp?: string;
-  };
+export interface Election extends KubernetesObject {
+  metadata: V1ObjectMeta & { name: string; namespace: string };
   spec: ElectionSpec;
   status?: ElectionStatus;
 }

@@ -1,8 +1,9 @@
 /** The agent's configuration: k8s-elector's flags in every Go form, k8s-await-election's env, and errors. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConfigError, parseAgentConfig, type AgentConfig, type Environment } from "../../src/agent/config.ts";
-import { parseGoDuration } from "../../src/agent/goflags.ts";
+import { parseAgentConfig, type AgentConfig, type Environment } from "../../src/agent/config.ts";
+import { ConfigError } from "../../src/cli/flags.ts";
+import { parseGoDuration } from "../../src/cli/flags.ts";
 
 const pod: Environment = { env: {}, hostname: "db-0", podNamespace: "shop" };
 

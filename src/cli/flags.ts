@@ -2,7 +2,12 @@
  * Command-line parsing with the rules of Go's `flag` package, so that every k8s-elector command
  * line keeps working: `-flag=value`, `-flag value`, `--flag=value`, `--flag value`; boolean flags
  * take no separate value; parsing stops at `--` or at the first argument that is not a flag.
+ * Also the value checks both commands share. Every mistake becomes one ConfigError line.
  */
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -68,4 +73,33 @@ export function parseGoDuration(text: string): number | undefined {
     total += Number(part[1]) * (UNITS[part[2] ?? ""] ?? Number.NaN);
   }
   return match[1] === "-" ? -total : total;
+}
+
+/** A Go duration flag in milliseconds, or a ConfigError naming where it came from. */
+export function durationMs(source: string, text: string): number {
+  const ms = parseGoDuration(text);
+  if (ms === undefined) throw new ConfigError(`invalid duration "${text}" for ${source}: use Go syntax such as 15s, 1m30s or 500ms`);
+  return ms;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Go's host:port, as net.Listen takes it: ":4040", "0.0.0.0:5002", "[::1]:80". */
+export function parseListenAddress(text: string, what = "HTTP address"): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new ConfigError(`invalid ${what} "${text}": want host:port, e.g. :4040 or 0.0.0.0:4040`);
+  const host = match[1] ?? match[2] ?? "";
+  return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+export function isDnsLabel(s: string): boolean {
+  return s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s);
+}
+
+export function isDnsSubdomain(s: string): boolean {
+  return s.length <= 253 && s.split(".").every(isDnsLabel);
 }

@@ -1,0 +1,108 @@
+/**
+ * A cache of one kind of object kept current by client-node's ListWatch, made to last: client-node
+ * stops an informer on any error and leaves restarting to the caller, so this restarts it with
+ * backoff; and a watch that stays silent too long is restarted by a watchdog (client-node's watch
+ * has known silent hangs). `synced` resolves once the first list has filled the cache.
+ */
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
+import type { Log } from "../election/elector.ts";
+
+export interface InformerOptions<T extends KubernetesObject> {
+  kc: KubeConfig;
+  /** For log lines: "pods in shop", "elections". */
+  what: string;
+  path: string;
+  list: ListPromise<T>;
+  labelSelector?: string;
+  log: Log;
+  /** Called for every add, update and delete, after the cache has it. */
+  onChange: (object: T) => void;
+}
+
+const RESTART_MIN_MS = 500;
+const RESTART_MAX_MS = 30_000;
+/** client-node's watch reconnects after 30 s without data; a watch quiet for longer is hung. */
+const SILENCE_LIMIT_MS = 120_000;
+
+export class Informer<T extends KubernetesObject> {
+  readonly cache: ObjectCache<T>;
+  readonly synced: Promise<void>;
+  private readonly listWatch: ListWatch<T>;
+  private readonly options: InformerOptions<T>;
+  private stopped = false;
+  private restartDelay = RESTART_MIN_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lastSign = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
+  private markSynced: () => void = () => {};
+  private isSynced = false;
+
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
+    this.listWatch = new ListWatch<T>(options.path, new Watch(options.kc), options.list, false, options.labelSelector);
+    this.cache = this.listWatch;
+    this.synced = new Promise((resolve) => (this.markSynced = resolve));
+    const changed = (object: T): void => {
+      this.lastSign = Date.now();
+      options.onChange(object);
+    };
+    this.listWatch.on("add", changed);
+    this.listWatch.on("update", changed);
+    this.listWatch.on("delete", changed);
+    this.listWatch.on("connect", () => {
+      this.lastSign = Date.now();
+    });
+    this.listWatch.on("error", (err: unknown) => {
+      this.scheduleRestart(err);
+    });
+    this.watchdog = setInterval(() => {
+      if (this.stopped || this.restartTimer || Date.now() - this.lastSign < SILENCE_LIMIT_MS) return;
+      options.log.warn({ informer: options.what }, "watch silent for too long; restarting it");
+      void this.listWatch.stop().then(() => this.start());
+    }, SILENCE_LIMIT_MS / 4);
+    this.watchdog.unref();
+  }
+
+  get hasSynced(): boolean {
+    return this.isSynced;
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    this.lastSign = Date.now();
+    const outcome = { failed: false };
+    const onError = (): void => {
+      outcome.failed = true;
+    };
+    this.listWatch.on("error", onError);
+    try {
+      await this.listWatch.start();
+    } finally {
+      this.listWatch.off("error", onError);
+    }
+    if (outcome.failed) return;
+    this.restartDelay = RESTART_MIN_MS;
+    if (!this.isSynced) {
+      this.isSynced = true;
+      this.markSynced();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.watchdog);
+    await this.listWatch.stop();
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped || this.restartTimer) return;
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
+    this.options.log.warn({ informer: this.options.what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, "watch failed; restarting it");
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.start();
+    }, delay);
+  }
+}
