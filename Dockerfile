@@ -17,5 +17,6 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 USER 65532:65532
 # V8's lite mode (no optimizing compilers) keeps the agent, which every member pod runs, under 60 MB
-# RSS; it does little computing, so it loses nothing it needs (docs/benchmarks.md).
+# RSS; it does little computing, so it loses nothing it needs (docs/benchmarks.md). The operator
+# needs WebAssembly, which lite mode turns off: its Deployment runs node without the flag.
 ENTRYPOINT ["/nodejs/bin/node", "--lite-mode", "/app/dist/cli/main.js"]

@@ -16,7 +16,8 @@ import { KubeClient } from "../kube/client.ts";
 import { loadConnection } from "../kube/kubeconfig.ts";
 import { Child, type Exit } from "./child.ts";
 import type { AgentConfig } from "./config.ts";
-import { createStatusServer, listen } from "./http.ts";
+import { closeServer, listen } from "../http/server.ts";
+import { createStatusServer } from "./http.ts";
 import { agentMetrics } from "./metrics.ts";
 
 /** Exit code of a wrapper whose leadership ended other than by its command's exit. */
@@ -120,8 +121,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
-    server?.close();
-    server?.closeAllConnections();
+    closeServer(server);
   }
   return exitCode;
 }

@@ -3,8 +3,8 @@
  * (flags win where both are given). Every mistake becomes one ConfigError line.
  */
 import { isLockType, LOCK_TYPES, type LockType } from "../election/locks/index.ts";
-import { DEFAULT_TIMING, validateTiming, type Timing } from "../election/timing.ts";
-import { ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseGoFlags, parseListenAddress, usage, UsageError, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
+import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
+import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
 
 export interface AgentConfig {
   /** The lock object's name. */
@@ -62,13 +62,7 @@ const ROUTING_ENV = ["SERVICE_NAME", "SERVICE_NAMESPACE", "SERVICE_PORTS_JSON", 
 
 /** Returns "help" when help was asked for. */
 export function parseAgentConfig(argv: string[], environment: Environment): AgentConfig | Passthrough | "help" {
-  let flags;
-  try {
-    flags = parseGoFlags(argv, AGENT_FLAGS);
-  } catch (err) {
-    if (err instanceof UsageError) throw new ConfigError(`${err.message} (see elector agent -h)`, { cause: err });
-    throw err;
-  }
+  const flags = parseCommandFlags("agent", argv, AGENT_FLAGS);
   if (flags.values.has("help") || flags.values.has("h")) return "help";
   const { env } = environment;
   const flag = (name: string): string | undefined => flags.values.get(name);
@@ -137,10 +131,5 @@ function parseTiming(flag: (name: string) => string | undefined, fromEnv: (name:
     renewDeadlineMs: pick("renew-deadline", "RENEW_DEADLINE", timing.renewDeadlineMs),
     retryPeriodMs: pick("retry-period", "RETRY_PERIOD", timing.retryPeriodMs),
   };
-  try {
-    validateTiming(timing);
-  } catch (err) {
-    throw new ConfigError(`invalid timing: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  return timing;
+  return checkedTiming(timing);
 }

@@ -4,6 +4,7 @@
  * take no separate value; parsing stops at `--` or at the first argument that is not a flag.
  * Also the value checks both commands share. Every mistake becomes one ConfigError line.
  */
+import { validateTiming, type Timing } from "../election/timing.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -57,6 +58,16 @@ export function parseGoFlags(argv: string[], specs: FlagSpec[]): ParsedFlags {
   return { values, rest: argv.slice(i) };
 }
 
+/** parseGoFlags for `elector <command>`: a usage mistake becomes a ConfigError pointing to -h. */
+export function parseCommandFlags(command: string, argv: string[], specs: FlagSpec[]): ParsedFlags {
+  try {
+    return parseGoFlags(argv, specs);
+  } catch (err) {
+    if (err instanceof UsageError) throw new ConfigError(`${err.message} (see elector ${command} -h)`, { cause: err });
+    throw err;
+  }
+}
+
 export function usage(command: string, specs: FlagSpec[]): string {
   return [`Usage of ${command}:`, ...specs.map((s) => `  -${s.name}${s.boolean ? "" : " value"}\n    \t${s.usage}`)].join("\n");
 }
@@ -102,4 +113,14 @@ export function isDnsLabel(s: string): boolean {
 
 export function isDnsSubdomain(s: string): boolean {
   return s.length <= 253 && s.split(".").every(isDnsLabel);
+}
+
+/** Lease timing as client-go checks it, or a ConfigError that says which rule it breaks. */
+export function checkedTiming(timing: Timing): Timing {
+  try {
+    validateTiming(timing);
+  } catch (err) {
+    throw new ConfigError(`invalid timing: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  return timing;
 }

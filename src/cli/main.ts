@@ -1,9 +1,10 @@
-#!/usr/bin/env -S node --lite-mode
+#!/usr/bin/env node
 /** The `elector` command. Bad input ends in one line on stderr and a non-zero exit, never a trace. */
 import { hostname } from "node:os";
 import { pino, type Level } from "pino";
 import { runAgent, runPassthrough } from "../agent/agent.ts";
 import { AGENT_USAGE, parseAgentConfig } from "../agent/config.ts";
+import { OPERATOR_USAGE, parseOperatorConfig } from "../operator/config.ts";
 import { ConfigError } from "./flags.ts";
 import { KubeconfigError } from "../kube/kubeconfig.ts";
 
@@ -11,7 +12,7 @@ import { KubeconfigError } from "../kube/kubeconfig.ts";
 const { readFileSync } = process.getBuiltinModule("node:fs");
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector version   (elector agent -h for the agent's flags)";
+const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector operator [flags] | elector version   (-h after a command lists its flags)";
 const LEVELS: Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 function logger(): pino.Logger {
@@ -42,6 +43,18 @@ async function main(argv: string[]): Promise<number> {
       }
       if ("passthrough" in config) return runPassthrough(config.command);
       return runAgent(config, logger());
+    }
+    case "operator": {
+      const config = parseOperatorConfig(rest, { hostname: hostname(), podNamespace: podNamespace() });
+      if (config === "help") {
+        console.log(OPERATOR_USAGE);
+        return 0;
+      }
+      // client-node fetches through undici, whose HTTP parser is WebAssembly: gone in V8's lite mode.
+      if (!("WebAssembly" in globalThis)) throw new ConfigError("the operator needs WebAssembly, which --lite-mode turns off: run it as node dist/cli/main.js operator (the image's ENTRYPOINT adds --lite-mode for the agent)");
+      // Loaded only here: the agent never pays for client-node.
+      const { runOperator } = await import("../operator/operator.ts");
+      return runOperator(config, logger());
     }
     default:
       console.error(command ? `elector: unknown command "${command}"\n${USAGE}` : USAGE);

@@ -63,6 +63,14 @@ export interface Callbacks {
   onNewLeader?(identity: string): void;
 }
 
+/** How long past its lease an open, unrenewed term may go before the process counts as wedged (client-go's HealthzAdaptor). */
+export const HEALTHZ_TOLERANCE_MS = 10_000;
+
+/** Whether this process holds a term it has not renewed for leaseDuration + tolerance: it is wedged. */
+export function isWedged(status: ElectorStatus, leaseDurationMs: number, nowMonotonic: number): boolean {
+  return status.renewedAt !== undefined && nowMonotonic - status.renewedAt > leaseDurationMs + HEALTHZ_TOLERANCE_MS;
+}
+
 export interface ElectorOptions extends Timing {
   lock: Lock;
   callbacks?: Callbacks;

@@ -12,12 +12,14 @@ export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 export interface Sample {
   labels?: Record<string, string>;
   value: number;
+  /** For histograms: "_bucket", "_sum" or "_count" after the family's name. */
+  suffix?: string;
 }
 
 export interface Family {
   name: string;
   help: string;
-  type: "counter" | "gauge";
+  type: "counter" | "gauge" | "histogram";
   samples: Sample[];
 }
 
@@ -25,7 +27,7 @@ export function render(families: Family[]): string {
   const lines: string[] = [];
   for (const f of families) {
     lines.push(`# HELP ${f.name} ${f.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) lines.push(`${f.name}${labelText(s.labels)} ${formatValue(s.value)}`);
+    for (const s of f.samples) lines.push(`${f.name}${s.suffix ?? ""}${labelText(s.labels)} ${formatValue(s.value)}`);
   }
   return `${lines.join("\n")}\n`;
 }
@@ -41,6 +43,36 @@ function formatValue(v: number): string {
   if (Number.isNaN(v)) return "NaN";
   if (!Number.isFinite(v)) return v > 0 ? "+Inf" : "-Inf";
   return String(v);
+}
+
+/** A histogram of observations in fixed buckets, as Prometheus' client libraries keep one. */
+export class Histogram {
+  private readonly bounds: number[];
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(bounds: number[]) {
+    this.bounds = bounds;
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count += 1;
+    this.bounds.forEach((bound, i) => {
+      if (value <= bound) this.counts[i] = (this.counts[i] ?? 0) + 1;
+    });
+  }
+
+  samples(): Sample[] {
+    return [
+      ...this.bounds.map((bound, i) => ({ suffix: "_bucket", labels: { le: String(bound) }, value: this.counts[i] ?? 0 })),
+      { suffix: "_bucket", labels: { le: "+Inf" }, value: this.count },
+      { suffix: "_sum", value: this.sum },
+      { suffix: "_count", value: this.count },
+    ];
+  }
 }
 
 const startTimeSeconds = Math.round((Date.now() - performance.now()) / 1000);

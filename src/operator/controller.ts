@@ -54,7 +54,7 @@ interface NamespaceCaches {
 export class ElectionController {
   readonly queue: WorkQueue;
   private readonly o: ControllerOptions;
-  private readonly elections: Informer<Election>;
+  private readonly electionInformer: Informer<Election>;
   private readonly namespaces = new Map<string, NamespaceCaches>();
   /** When this operator saw each Lease's record change (monotonic ms): expiry by local observation. */
   private readonly leaseChanges = new Map<string, { raw: string; at: number }>();
@@ -64,7 +64,7 @@ export class ElectionController {
     this.queue = new WorkQueue(options.clock);
     const custom = options.kc.makeApiClient(CustomObjectsApi);
     const ns = options.namespace;
-    this.elections = new Informer<Election>({
+    this.electionInformer = new Informer<Election>({
       kc: options.kc,
       what: "elections",
       path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
@@ -82,9 +82,9 @@ export class ElectionController {
 
   /** Runs until `signal` aborts: caches first, then the workers. */
   async run(signal: AbortSignal): Promise<void> {
-    void this.elections.start();
-    await this.elections.synced;
-    this.o.log.info({ elections: this.elections.cache.list().length }, "caches synced; reconciling");
+    void this.electionInformer.start();
+    await this.electionInformer.synced;
+    this.o.log.info({ elections: this.electionInformer.cache.list().length }, "caches synced; reconciling");
     const stop = (): void => {
       this.queue.shutDown();
     };
@@ -93,13 +93,18 @@ export class ElectionController {
       await Promise.all(Array.from({ length: this.o.workers ?? 4 }, () => this.work()));
     } finally {
       signal.removeEventListener("abort", stop);
-      await this.elections.stop();
+      await this.electionInformer.stop();
       await Promise.all([...this.namespaces.values()].flatMap((c) => [c.leases.stop(), c.pods.stop(), c.services.stop(), c.slices.stop()]));
     }
   }
 
+  /** The Elections as cached, for metrics. */
+  elections(): readonly Election[] {
+    return this.electionInformer.cache.list();
+  }
+
   get synced(): boolean {
-    return this.elections.hasSynced && [...this.namespaces.values()].every((c) => c.leases.hasSynced && c.pods.hasSynced && c.services.hasSynced && c.slices.hasSynced);
+    return this.electionInformer.hasSynced && [...this.namespaces.values()].every((c) => c.leases.hasSynced && c.pods.hasSynced && c.services.hasSynced && c.slices.hasSynced);
   }
 
   private async work(): Promise<void> {
@@ -127,7 +132,7 @@ export class ElectionController {
   /** Makes one Election's status, routing and handover what projection.ts says they should be. */
   async reconcile(key: string): Promise<void> {
     const [namespace = "", name = ""] = key.split("/");
-    const election = this.elections.cache.get(name, namespace);
+    const election = this.electionInformer.cache.get(name, namespace);
     if (!election) return;
     const caches = this.watchNamespace(namespace);
     await caches.synced;
@@ -309,7 +314,7 @@ export class ElectionController {
     const coordination = kc.makeApiClient(CoordinationV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const concerned = (test: (e: Election) => boolean): void => {
-      for (const e of this.elections.cache.list(namespace)) if (test(e)) this.queue.add(keyOf(namespace, e.metadata.name));
+      for (const e of this.electionInformer.cache.list(namespace)) if (test(e)) this.queue.add(keyOf(namespace, e.metadata.name));
     };
     const caches: NamespaceCaches = {
       leases: new Informer<V1Lease>({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { processFamilies, render } from "../../src/metrics/exposition.ts";
+import { Histogram, processFamilies, render } from "../../src/metrics/exposition.ts";
 
 test("the text format: HELP and TYPE per family, escaped label values, special floats", () => {
   const text = render([
@@ -30,4 +30,22 @@ test("process metrics under prom-client's names, with plausible values", () => {
   assert.ok(Math.abs(start - (Date.now() - performance.now()) / 1000) < 2);
   assert.ok((byName.get("process_open_fds") ?? 0) >= 3);
   assert.equal(byName.get("nodejs_version_info"), 1);
+});
+
+test("a histogram counts each observation in every bucket it fits, with sum and count", () => {
+  const h = new Histogram([0.1, 1]);
+  for (const v of [0.05, 0.5, 0.5, 3]) h.observe(v);
+  assert.equal(
+    render([{ name: "d_seconds", help: "D.", type: "histogram", samples: h.samples() }]),
+    [
+      "# HELP d_seconds D.",
+      "# TYPE d_seconds histogram",
+      'd_seconds_bucket{le="0.1"} 1',
+      'd_seconds_bucket{le="1"} 3',
+      'd_seconds_bucket{le="+Inf"} 4',
+      "d_seconds_sum 4.05",
+      "d_seconds_count 4",
+      "",
+    ].join("\n"),
+  );
 });

@@ -1,0 +1,80 @@
+/** `elector operator`'s flags, in the same Go-flag forms as the agent's. */
+import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
+import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
+
+export interface OperatorConfig {
+  /** Watch Elections in this namespace only; all namespaces when undefined. */
+  namespace: string | undefined;
+  kubeconfig: string | undefined;
+  metrics: ListenAddress | undefined;
+  health: ListenAddress | undefined;
+  /** The operator's own leader election, when asked for. */
+  leaderElection: { namespace: string; lease: string; identity: string; timing: Timing } | undefined;
+  workers: number;
+}
+
+export const OPERATOR_FLAGS: FlagSpec[] = [
+  { name: "namespace", usage: "Watch Elections in this namespace only. Default: all namespaces." },
+  { name: "kubeconfig", usage: "The kubeconfig file. Default: in-cluster config, then $KUBECONFIG, then ~/.kube/config." },
+  { name: "metrics-addr", usage: 'The address (host:port) to serve /metrics on; "0" turns it off (default ":8080").' },
+  { name: "health-addr", usage: 'The address (host:port) to serve /healthz and /readyz on; "0" turns it off (default ":8081").' },
+  { name: "leader-elect", usage: "Run several replicas: only the one holding the Lease reconciles.", boolean: true },
+  { name: "leader-elect-namespace", usage: 'The namespace of the operator\'s own Lease. Default: the pod\'s namespace, else "default".' },
+  { name: "leader-elect-lease", usage: 'The name of the operator\'s own Lease (default "elector-operator").' },
+  { name: "id", usage: "This replica's identity in its own election. Default: the hostname, i.e. the pod name." },
+  { name: "lease-duration", usage: "The operator's own election: lease duration (default 15s)." },
+  { name: "renew-deadline", usage: "The operator's own election: renew deadline (default 10s)." },
+  { name: "retry-period", usage: "The operator's own election: retry period (default 2s)." },
+  { name: "workers", usage: "How many Elections are reconciled at once (default 4)." },
+  { name: "help", usage: "Show this help.", boolean: true },
+  { name: "h", usage: "Show this help.", boolean: true },
+];
+
+export const OPERATOR_USAGE = `${usage("elector operator", OPERATOR_FLAGS)}
+
+LOG_LEVEL sets the log level.`;
+
+export function parseOperatorConfig(argv: string[], environment: { hostname: string; podNamespace: string | undefined }): OperatorConfig | "help" {
+  const flags = parseCommandFlags("operator", argv, OPERATOR_FLAGS);
+  if (flags.values.has("help") || flags.values.has("h")) return "help";
+  if (flags.rest.length > 0) throw new ConfigError(`unexpected argument "${flags.rest[0] ?? ""}" (see elector operator -h)`);
+  const flag = (name: string): string | undefined => flags.values.get(name);
+
+  const namespace = flag("namespace");
+  if (namespace !== undefined && !isDnsLabel(namespace)) throw new ConfigError(`invalid --namespace "${namespace}": must be a lowercase DNS label`);
+  const address = (name: string, fallback: string): ListenAddress | undefined => {
+    const text = flag(name) ?? fallback;
+    return text === "0" ? undefined : parseListenAddress(text, `--${name}`);
+  };
+  const workersText = flag("workers") ?? "4";
+  const workers = Number(workersText);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ConfigError(`invalid --workers "${workersText}": want a whole number from 1 to 64`);
+
+  let leaderElection: OperatorConfig["leaderElection"];
+  if (flag("leader-elect") === "true") {
+    const leNamespace = flag("leader-elect-namespace") ?? environment.podNamespace ?? "default";
+    if (!isDnsLabel(leNamespace)) throw new ConfigError(`invalid --leader-elect-namespace "${leNamespace}": must be a lowercase DNS label`);
+    const lease = flag("leader-elect-lease") ?? "elector-operator";
+    if (!isDnsSubdomain(lease)) throw new ConfigError(`invalid --leader-elect-lease "${lease}": must be a lowercase DNS subdomain`);
+    const identity = flag("id") ?? environment.hostname;
+    if (identity === "") throw new ConfigError("empty --id, and no hostname to default to");
+    const pick = (name: string, fallback: number): number => {
+      const text = flag(name);
+      return text === undefined ? fallback : durationMs(`--${name}`, text);
+    };
+    const timing = checkedTiming({
+      leaseDurationMs: pick("lease-duration", DEFAULT_TIMING.leaseDurationMs),
+      renewDeadlineMs: pick("renew-deadline", DEFAULT_TIMING.renewDeadlineMs),
+      retryPeriodMs: pick("retry-period", DEFAULT_TIMING.retryPeriodMs),
+    });
+    leaderElection = { namespace: leNamespace, lease, identity, timing };
+  }
+  return {
+    namespace,
+    kubeconfig: flag("kubeconfig"),
+    metrics: address("metrics-addr", ":8080"),
+    health: address("health-addr", ":8081"),
+    leaderElection,
+    workers,
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * `elector operator`: the Election controller, optionally behind its own leader election (the
+ * shared core, on a Lease), with /metrics, /healthz and /readyz.
+ *
+ * With --leader-elect only the replica holding the Lease runs the controller; the others wait,
+ * watching the Lease, and take over within its duration. A replica that loses leadership other
+ * than by shutting down exits with code 1 so that it restarts clean, as controller-runtime does.
+ */
+import type { Server } from "node:http";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { systemClock } from "../election/clock.ts";
+import { Elector, isWedged } from "../election/elector.ts";
+import { createLock } from "../election/locks/index.ts";
+import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
+import { KubeClient } from "../kube/client.ts";
+import { findKubeconfig, loadConnection } from "../kube/kubeconfig.ts";
+import { CONTENT_TYPE, Histogram, processFamilies, render, type Family } from "../metrics/exposition.ts";
+import type { OperatorConfig } from "./config.ts";
+import { ElectionController } from "./controller.ts";
+
+export const EXIT_LOST_LEADERSHIP = 1;
+
+export async function runOperator(config: OperatorConfig, log: Logger): Promise<number> {
+  const client = new KubeClient(loadConnection(config.kubeconfig));
+  const kc = clientNodeConfig(config.kubeconfig);
+  const reconciles = { success: 0, error: 0 };
+  const durations = new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  const controller = new ElectionController({
+    kc,
+    client,
+    ...(config.namespace ? { namespace: config.namespace } : {}),
+    identity: config.leaderElection?.identity ?? "elector-operator",
+    clock: systemClock,
+    log,
+    workers: config.workers,
+    onReconcile: (outcome, seconds) => {
+      reconciles[outcome] += 1;
+      durations.observe(seconds);
+    },
+  });
+  const shutdown = new AbortController();
+  let exitCode = 0;
+  let elector: Elector | undefined;
+  let running: Promise<void> | undefined;
+
+  if (config.leaderElection) {
+    const { namespace, lease, identity, timing } = config.leaderElection;
+    elector = new Elector({
+      lock: createLock(client, "leases", { identity, namespace, name: lease, requestTimeoutMs: timing.renewDeadlineMs / 2, log }),
+      ...timing,
+      log,
+      callbacks: {
+        onStartedLeading: ({ signal }) => {
+          running = controller.run(signal);
+        },
+        onStoppedLeading: async (reason) => {
+          await running;
+          if (reason !== "shutdown") {
+            log.error({ reason }, "lost leadership; exiting so that this replica restarts clean");
+            exitCode = EXIT_LOST_LEADERSHIP;
+            shutdown.abort();
+          }
+        },
+      },
+    });
+  }
+
+  const leads = (): boolean => elector?.status().isLeader ?? true;
+  const metrics = (): string => {
+    const families: Family[] = [
+      {
+        name: "elector_operator_reconciles_total",
+        help: "Reconciles of Elections, by result.",
+        type: "counter",
+        samples: [
+          { labels: { result: "success" }, value: reconciles.success },
+          { labels: { result: "error" }, value: reconciles.error },
+        ],
+      },
+      { name: "elector_operator_reconcile_duration_seconds", help: "How long reconciles of Elections take.", type: "histogram", samples: durations.samples() },
+      { name: "elector_operator_queue_depth", help: "Elections waiting to be reconciled.", type: "gauge", samples: [{ value: controller.queue.length }] },
+    ];
+    if (elector) {
+      families.push({
+        name: "leader_election_master_status",
+        help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+        type: "gauge",
+        samples: [{ labels: { name: config.leaderElection?.lease ?? "" }, value: leads() ? 1 : 0 }],
+      });
+    }
+    if (leads()) families.push(...electionFamilies(controller));
+    return render([...families, ...processFamilies()]);
+  };
+
+  const servers: Server[] = [];
+  if (config.metrics) {
+    const server = createRouteServer({ "/metrics": () => ({ code: 200, body: metrics(), type: CONTENT_TYPE }) });
+    await listen(server, config.metrics);
+    servers.push(server);
+  }
+  if (config.health) {
+    const server = createRouteServer({
+      "/healthz": healthz(() => elector !== undefined && isWedged(elector.status(), config.leaderElection?.timing.leaseDurationMs ?? 0, performance.now())),
+      "/readyz": () => {
+        // A standby is ready once it knows who leads; the leader once its caches are synced.
+        const ready = elector ? elector.status().synced && (!leads() || controller.synced) : controller.synced;
+        return { code: ready ? 200 : 503, body: { status: ready ? "ok" : "caches not synced yet" } };
+      },
+    });
+    await listen(server, config.health);
+    servers.push(server);
+  }
+  log.info({ namespace: config.namespace ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health }, "operator starting");
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, "shutting down");
+    shutdown.abort();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    if (elector) await elector.run(shutdown.signal);
+    else await controller.run(shutdown.signal);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    for (const server of servers) closeServer(server);
+  }
+  return exitCode;
+}
+
+/** client-node reads the same kubeconfig the operator's own client does, for the informers. */
+function clientNodeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  const source = findKubeconfig(file);
+  if (source.inCluster) kc.loadFromCluster();
+  else if (source.files.length === 1 && source.files[0]) kc.loadFromFile(source.files[0]);
+  // Several files in $KUBECONFIG: client-node merges them as kubectl does.
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** Per-Election series, from the controller's cache: who leads, how often it changed, and readiness. */
+function electionFamilies(controller: ElectionController): Family[] {
+  const elections = controller.elections();
+  const labels = (e: (typeof elections)[number]): Record<string, string> => ({ namespace: e.metadata.namespace, election: e.metadata.name });
+  return [
+    {
+      name: "elector_election_leader_info",
+      help: "1 for every Election, labelled with its current leader (empty when none).",
+      type: "gauge",
+      samples: elections.map((e) => ({ labels: { ...labels(e), leader: e.status?.leader ?? "" }, value: 1 })),
+    },
+    {
+      name: "elector_election_transitions",
+      help: "The Election's Lease leaseTransitions: the current leader's fencing token.",
+      type: "gauge",
+      samples: elections.map((e) => ({ labels: labels(e), value: e.status?.transitions ?? 0 })),
+    },
+    {
+      name: "elector_election_ready",
+      help: "1 while the Election's Ready condition is True.",
+      type: "gauge",
+      samples: elections.map((e) => ({ labels: labels(e), value: e.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? 1 : 0 })),
+    },
+  ];
+}

@@ -1,0 +1,141 @@
+/**
+ * `elector operator` on the real control plane: candidate pods are API objects whose status the
+ * test sets, agents are real processes with --id=<pod name>, the operator is a real process.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { FAST, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
+import { apply, createPod, getElection, labelled, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
+
+const PODS = [
+  ["db-0", "10.1.0.10"],
+  ["db-1", "10.1.0.11"],
+  ["db-2", "10.1.0.12"],
+] as const;
+
+async function candidates(t: Parameters<typeof startAgent>[0], namespace: string): Promise<Agent[]> {
+  for (const [name, ip] of PODS) await createPod(namespace, name, { app: "db" }, ip);
+  return Promise.all(PODS.map(([id]) => startAgent(t, { namespace, election: "db", id, args: FAST })));
+}
+
+const ELECTION = (namespace: string): object => ({
+  apiVersion: "elector.dev/v1alpha1",
+  kind: "Election",
+  metadata: { name: "db", namespace },
+  spec: { candidates: { selector: { matchLabels: { app: "db" } } }, leaderLabel: {}, service: { name: "db" } },
+});
+
+const SERVICE = (namespace: string, selector?: Record<string, string>): object => ({
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name: "db", namespace },
+  spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }], ...(selector ? { selector } : {}) },
+});
+
+/** Samples the leader label every 20 ms until stopped; fails if two pods ever carry it. */
+function watchLabels(namespace: string): { stop: () => Promise<number> } {
+  const state = { running: true };
+  let samples = 0;
+  const loop = (async () => {
+    while (state.running) {
+      const pods = await labelled(namespace, "leader", "true");
+      assert.ok(pods.length <= 1, `two labelled pods at once: ${pods.join(", ")}`);
+      samples++;
+      await sleep(20);
+    }
+  })();
+  return {
+    stop: async () => {
+      state.running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
+test("an Election shows who leads, labels the leader pod, keeps the Service's EndpointSlice on it, and follows a handover", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  const operator = await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const first = await waitForOneLeader(agents);
+  const ip = new Map<string, string>(PODS);
+
+  const elected = await waitForElection(namespace, "db", `status naming ${first.id}, ready`, (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  assert.deepEqual(elected.status?.leaderPod, { name: first.id, ip: ip.get(first.id) });
+  assert.deepEqual(elected.status.candidates, { total: 3, ready: 3 });
+  assert.equal(elected.status.transitions, 0);
+  assert.equal(elected.status.leaseDurationSeconds, 4);
+  assert.equal(elected.status.observedGeneration, elected.metadata.generation);
+  for (const c of elected.status.conditions ?? []) assert.equal(c.observedGeneration, elected.metadata.generation, c.type);
+  assert.ok(elected.metadata.finalizers?.includes("elector.dev/cleanup"));
+  await eventually("the label on the leader only", async () => ((await labelled(namespace, "leader", "true")).join() === first.id ? true : undefined));
+  await eventually("the slice on the leader", async () => ((await sliceAddresses(namespace, "db")).join() === ip.get(first.id) ? true : undefined));
+  const slice = JSON.parse((await kubectl(["get", "endpointslices", "-n", namespace, "-l", "endpointslice.kubernetes.io/managed-by=elector.dev", "-o", "json"])).stdout) as {
+    items: { ports: unknown[]; metadata: { ownerReferences: { kind: string; name: string }[] } }[];
+  };
+  assert.deepEqual(slice.items[0]?.ports, [{ name: "sql", port: 5432, protocol: "TCP" }], "the named targetPort resolved from the pod's container port");
+  assert.deepEqual(slice.items[0].metadata.ownerReferences.map((r) => `${r.kind}/${r.name}`), ["Election/db"]);
+
+  const labels = watchLabels(namespace);
+  first.kill("SIGTERM");
+  const second = await waitForOneLeader(agents.filter((a) => a !== first));
+  const moved = await waitForElection(namespace, "db", `status naming ${second.id}`, (e) => e.status?.leader === second.id);
+  await eventually("the label on the new leader", async () => ((await labelled(namespace, "leader", "true")).join() === second.id ? true : undefined));
+  await eventually("the slice on the new leader", async () => ((await sliceAddresses(namespace, "db")).join() === ip.get(second.id) ? true : undefined));
+  assert.ok((await labels.stop()) > 10, "the label was sampled throughout the handover");
+  assert.equal(moved.status?.transitions, 1);
+  assert.deepEqual(
+    moved.status.history?.map((h) => [h.leader, h.reason, h.transitions]),
+    [[first.id, "Released", 0]],
+  );
+  const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={range .items[*]}{.reason} {.note}{\"\\n\"}{end}"]);
+  assert.match(events.stdout, new RegExp(`LeaderReleased ${first.id} no longer leads`));
+  assert.match(events.stdout, new RegExp(`LeaderChanged ${second.id} leads now`));
+
+  const metrics = await operator.metrics();
+  assert.match(metrics, new RegExp(`elector_election_leader_info\\{namespace="${namespace}",election="db",leader="${second.id}"\\} 1`));
+  assert.match(metrics, /elector_operator_reconciles_total\{result="success"\} [1-9]/);
+  assert.equal((await operator.process.get("/readyz"))?.code, 200);
+});
+
+test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide adds SERVICE and RENEWED", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const leader = await waitForOneLeader(agents);
+  await waitForElection(namespace, "db", "ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  const table = await kubectl(["get", "el", "-n", namespace]);
+  assert.match(table.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\n/);
+  assert.match(table.stdout, new RegExp(`\\ndb\\s+${leader.id}\\s+0\\s+True\\s+\\d+s\\n`));
+  const wide = await kubectl(["get", "elections", "-n", namespace, "-o", "wide"]);
+  assert.match(wide.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\s+SERVICE\s+RENEWED\n/);
+  assert.match(wide.stdout, new RegExp(`\\ndb\\s+${leader.id}\\s+0\\s+True\\s+\\d+s\\s+db\\s+\\d+s\\n`));
+  const category = await kubectl(["get", "elector", "-n", namespace]);
+  assert.match(category.stdout, /election.elector.dev\/db/);
+});
+
+test("a Service with a selector is refused with a condition; deleting the Election undoes its routing", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace, { app: "db" }));
+  const agents = await candidates(t, namespace);
+  await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const leader = await waitForOneLeader(agents);
+  const refused = await waitForElection(namespace, "db", "Routed=False", (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "ServiceHasSelector");
+  assert.equal(refused.status?.conditions?.find((c) => c.type === "Ready")?.status, "False");
+  assert.deepEqual(await sliceAddresses(namespace, "db"), [], "no slice fights the endpointslice controller");
+  await eventually("the label on the leader", async () => ((await labelled(namespace, "leader", "true")).join() === leader.id ? true : undefined));
+
+  const deleted = await kubectl(["delete", "election", "db", "-n", namespace, "--wait=true", "--timeout=20s"]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.equal(await getElection(namespace, "db"), undefined);
+  assert.deepEqual(await labelled(namespace, "leader", "true"), [], "the finalizer took the label off first");
+  const lease = await kubectl(["get", "lease", "db", "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}"]);
+  assert.equal(lease.stdout, leader.id, "the Lease is left to its holders");
+});

@@ -1,0 +1,118 @@
+/**
+ * What operator tests stand on: the CRD installed once per run, candidate pods as API objects
+ * whose status the test sets (there is no kubelet), and `elector operator` as a real process.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import type { TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Election } from "../../src/operator/election.ts";
+import { Agent, freePort } from "./agents.ts";
+import { eventually, kubectl, testCluster } from "./cluster.ts";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+export const CRD = fileURLToPath(new URL("../../crds/elections.elector.dev.yaml", import.meta.url));
+
+let installed: Promise<void> | undefined;
+
+/** Applies crds/ and waits until the API serves Elections. */
+export function installCrd(): Promise<void> {
+  installed ??= (async () => {
+    const applied = await kubectl(["apply", "--server-side", "-f", CRD]);
+    assert.equal(applied.code, 0, applied.stderr);
+    const ready = await kubectl(["wait", "--for=condition=Established", "--timeout=30s", "crd/elections.elector.dev"]);
+    assert.equal(ready.code, 0, ready.stderr);
+    await eventually("Elections to be served", async () => ((await kubectl(["get", "elections", "-A"])).code === 0 ? true : undefined));
+  })();
+  return installed;
+}
+
+export interface RunningOperator {
+  process: Agent;
+  metrics: () => Promise<string>;
+}
+
+/** `elector operator` for one namespace, stopped when the test ends. */
+export async function startOperator(t: TestContext, namespace: string, args: string[] = []): Promise<RunningOperator> {
+  await installCrd();
+  const { plane } = await testCluster();
+  const [health, metricsPort] = [await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [MAIN, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metricsPort}`, ...args],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "debug" } },
+  );
+  const operator = new Agent("operator", health, child, false);
+  t.after(async () => {
+    operator.kill("SIGTERM");
+    await operator.exited;
+    operator.dispose();
+  });
+  return { process: operator, metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
+}
+
+/** A pod that a kubelet would have started: created, then given an IP and Ready by the test. */
+export async function createPod(namespace: string, name: string, labels: Record<string, string>, ip: string, ready = true): Promise<void> {
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels },
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        {
+          name: "app",
+          image: "registry.invalid/app:1",
+          ports: [{ name: "pg", containerPort: 5432 }],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
+    },
+  };
+  const created = await kubectl(["create", "-f", "-"], JSON.stringify(pod));
+  assert.equal(created.code, 0, created.stderr);
+  await setPodStatus(namespace, name, ip, ready);
+}
+
+export async function setPodStatus(namespace: string, name: string, ip: string, ready: boolean): Promise<void> {
+  const status = { phase: "Running", podIP: ip, podIPs: [{ ip }], conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
+  const patched = await kubectl(["patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  assert.equal(patched.code, 0, patched.stderr);
+}
+
+export async function apply(namespace: string, object: object): Promise<void> {
+  const applied = await kubectl(["apply", "-n", namespace, "-f", "-"], JSON.stringify(object));
+  assert.equal(applied.code, 0, applied.stderr);
+}
+
+export async function getElection(namespace: string, name: string): Promise<Election | undefined> {
+  const r = await kubectl(["get", "election", name, "-n", namespace, "-o", "json"]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Election) : undefined;
+}
+
+/** Waits until the Election's status satisfies `check`, returning it. */
+export function waitForElection(namespace: string, name: string, what: string, check: (e: Election) => boolean, timeoutMs = 20_000): Promise<Election> {
+  return eventually(
+    what,
+    async () => {
+      const e = await getElection(namespace, name);
+      return e && check(e) ? e : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The names of the pods in `namespace` that carry label `key=value`. */
+export async function labelled(namespace: string, key: string, value: string): Promise<string[]> {
+  const r = await kubectl(["get", "pods", "-n", namespace, "-l", `${key}=${value}`, "-o", "jsonpath={.items[*].metadata.name}"]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split(" ").filter((n) => n !== "");
+}
+
+/** The addresses in elector's EndpointSlices of `service`. */
+export async function sliceAddresses(namespace: string, service: string): Promise<string[]> {
+  const r = await kubectl(["get", "endpointslices", "-n", namespace, "-l", `kubernetes.io/service-name=${service},endpointslice.kubernetes.io/managed-by=elector.dev`, "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as { items: { endpoints?: { addresses: string[] }[] }[] };
+  return list.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses));
+}
