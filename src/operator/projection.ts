@@ -152,7 +152,7 @@ export function project(world: World): Decision {
     leader: holder,
     ...(leaderPod ? { leaderPod: { name: leaderPod.name, ...(leaderPod.ip ? { ip: leaderPod.ip } : {}), ...(leaderPod.node ? { node: leaderPod.node } : {}) } } : {}),
     ...(record?.acquireTime ? { acquireTime: formatTime(record.acquireTime) } : {}),
-    ...(record?.renewTime ? { renewTime: formatTime(record.renewTime) } : {}),
+    ...(record?.renewTime ? { renewTime: shownRenewTime(prev, record) } : {}),
     ...(record ? { leaseDurationSeconds: record.leaseDurationSeconds, transitions: record.leaderTransitions } : {}),
     ...(history.terms.length ? { history: history.terms } : {}),
     candidates: { total: pods.length, ready: pods.filter((p) => p.ready && !p.terminating).length },
@@ -161,6 +161,17 @@ export function project(world: World): Decision {
   };
   if (recheckAfterMs !== undefined) decision.recheckAfterMs = Math.max(0, recheckAfterMs);
   return decision;
+}
+
+/**
+ * A leader renews every retryPeriod; writing each renewal into the status would double the API
+ * writes of every election. The status shows a renewal at most once per lease duration instead.
+ */
+function shownRenewTime(prev: ElectionStatus, record: LeaderElectionRecord): string {
+  const latest = formatTime(record.renewTime ?? new Date(0));
+  const sameTerm = prev.leader === record.holderIdentity && prev.transitions === record.leaderTransitions;
+  if (!sameTerm || prev.renewTime === undefined) return latest;
+  return Date.parse(latest) - Date.parse(prev.renewTime) < record.leaseDurationSeconds * 1000 ? prev.renewTime : latest;
 }
 
 function leaseName(election: Election): string {

@@ -201,3 +201,14 @@ test("planned handover gives up after its timeout and says why", () => {
   assert.equal(withdrawn.leaseAnnotation, "");
   assert.equal(withdrawn.status.handover, undefined);
 });
+
+test("renewals reach the status at most once per lease duration", () => {
+  const first = project(world({}));
+  assert.equal(first.status.renewTime, "2026-11-21T11:59:59Z");
+  const renewed = (holder: string, transitions: number, seconds: number): LeaseView =>
+    lease(holder, transitions, { record: { ...lease(holder, transitions).record, renewTime: new Date(Date.parse("2026-11-21T11:59:59Z") + seconds * 1000) } });
+  assert.equal(project(world({ election: election({}, first.status), lease: renewed("pod-a", 0, 14) })).status.renewTime, "2026-11-21T11:59:59Z");
+  assert.equal(project(world({ election: election({}, first.status), lease: renewed("pod-a", 0, 15) })).status.renewTime, "2026-11-21T12:00:14Z");
+  // A new term shows its own renewal at once.
+  assert.equal(project(world({ election: election({}, first.status), lease: renewed("pod-b", 1, 3) })).status.renewTime, "2026-11-21T12:00:02Z");
+});
