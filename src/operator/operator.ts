@@ -52,7 +52,11 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       log,
       callbacks: {
         onStartedLeading: ({ signal }) => {
-          running = controller.run(signal);
+          running = controller.run(signal).catch((err: unknown) => {
+            log.error({ err: err instanceof Error ? err.message : String(err) }, "the controller failed; exiting");
+            exitCode = 1;
+            shutdown.abort();
+          });
         },
         onStoppedLeading: async (reason) => {
           await running;

@@ -5,8 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FAST, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
-import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
+import { restartApiServer } from "../cluster/controlplane.ts";
+import { FAST, startAgent, startPeer, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
 import { apply, createPod, getElection, labelled, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
 
 const PODS = [
@@ -138,4 +139,101 @@ test("a Service with a selector is refused with a condition; deleting the Electi
   assert.deepEqual(await labelled(namespace, "leader", "true"), [], "the finalizer took the label off first");
   const lease = await kubectl(["get", "lease", "db", "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}"]);
   assert.equal(lease.stdout, leader.id, "the Lease is left to its holders");
+});
+
+test("planned handover: spec.preferredHolder moves leadership to that pod, then is cleared; an impossible one times out with a reason", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const first = await waitForOneLeader(agents);
+  await waitForElection(namespace, "db", "ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  const target = agents.find((a) => a !== first) ?? first;
+
+  const patched = await kubectl(["patch", "election", "db", "-n", namespace, "--type=merge", "-p", JSON.stringify({ spec: { preferredHolder: target.id } })]);
+  assert.equal(patched.code, 0, patched.stderr);
+  const done = await waitForElection(namespace, "db", `${target.id} leading and the request cleared`, (e) => e.status?.leader === target.id && e.spec.preferredHolder === undefined);
+  assert.equal(done.status?.history?.[0]?.reason, "HandedOver");
+  assert.equal(done.status.handover, undefined);
+  assert.equal((await target.status())?.is_leader, true);
+  const annotation = await kubectl(["get", "lease", "db", "-n", namespace, "-o", "jsonpath={.metadata.annotations}"]);
+  assert.doesNotMatch(annotation.stdout, /preferred-holder/, "the annotation is gone once the handover is done");
+
+  await kubectl(["patch", "election", "db", "-n", namespace, "--type=merge", "-p", JSON.stringify({ spec: { preferredHolder: "db-9", handoverTimeoutSeconds: 2 } })]);
+  const failed = await waitForElection(namespace, "db", "HandoverFailed", (e) => e.status?.conditions?.find((c) => c.type === "HandoverFailed")?.status === "True");
+  assert.match(failed.status?.conditions?.find((c) => c.type === "HandoverFailed")?.message ?? "", /handover to db-9 gave up after 2s: db-9 is not a pod selected by candidates.selector/);
+  await waitForElection(namespace, "db", "the request cleared", (e) => e.spec.preferredHolder === undefined);
+  assert.equal((await target.status())?.is_leader, true, "leadership stayed where it was");
+});
+
+test("an Election over a client-go program's Lease shows its leader", async (t) => {
+  const namespace = await testNamespace(t);
+  const peer = await startPeer(t, { namespace, election: "controller", id: "go-controller-0", args: FAST });
+  await waitForOneLeader([peer]);
+  await startOperator(t, namespace);
+  await apply(namespace, { apiVersion: "elector.dev/v1alpha1", kind: "Election", metadata: { name: "controller", namespace }, spec: {} });
+  const shown = await waitForElection(namespace, "controller", "the peer as leader", (e) => e.status?.leader === "go-controller-0");
+  assert.equal(shown.status?.conditions?.find((c) => c.type === "LeaderElected")?.status, "True");
+  assert.equal(shown.status.conditions.find((c) => c.type === "Routed"), undefined, "no routing was asked for");
+  peer.kill("SIGTERM");
+  await waitForElection(namespace, "controller", "the peer's release", (e) => e.status?.leader === "" && e.status.history?.[0]?.reason === "Released");
+});
+
+test("with --leader-elect only one operator reconciles, and a standby takes over within the lease", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  const ha = (id: string): string[] => ["--leader-elect", `--leader-elect-namespace=${namespace}`, `--id=${id}`, ...FAST];
+  const operators = [await startOperator(t, namespace, ha("op-a")), await startOperator(t, namespace, ha("op-b"))];
+  await apply(namespace, ELECTION(namespace));
+  const leaderAgent = await waitForOneLeader(agents);
+  await waitForElection(namespace, "db", "ready", (e) => e.status?.leader === leaderAgent.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  const active = async (): Promise<boolean[]> => Promise.all(operators.map(async (o) => /leader_election_master_status\{name="elector-operator"\} 1/.test(await o.metrics().catch(() => ""))));
+  const roles = await eventually("one active operator", async () => {
+    const r = await active();
+    return r.filter(Boolean).length === 1 ? r : undefined;
+  });
+  const [leaderOp, standby] = roles[0] ? [operators[0], operators[1]] : [operators[1], operators[0]];
+  assert.ok(leaderOp && standby);
+  assert.match(await standby.metrics(), /elector_operator_reconciles_total\{result="success"\} 0/, "the standby reconciles nothing");
+
+  const killedAt = Date.now();
+  leaderOp.process.kill("SIGKILL");
+  await eventually("the standby to take over", async () => (/leader_election_master_status\{name="elector-operator"\} 1/.test(await standby.metrics()) ? true : undefined), 10_000);
+  const tookOver = Date.now() - killedAt;
+  assert.ok(tookOver < 4000 + 2000, `standby took over after ${tookOver} ms (lease 4 s)`);
+  leaderAgent.kill("SIGTERM");
+  const next = await waitForOneLeader(agents.filter((a) => a !== leaderAgent));
+  await waitForElection(namespace, "db", `the new operator following ${next.id}`, (e) => e.status?.leader === next.id);
+  await eventually("the label on the new leader", async () => ((await labelled(namespace, "leader", "true")).join() === next.id ? true : undefined));
+});
+
+test("after an operator restart and an API-server restart the status converges to the truth", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  const first = await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const leader = await waitForOneLeader(agents);
+  await waitForElection(namespace, "db", "ready", (e) => e.status?.leader === leader.id);
+
+  // Leadership moves while no operator runs.
+  first.process.kill("SIGTERM");
+  await first.process.exited;
+  leader.kill("SIGTERM");
+  const second = await waitForOneLeader(agents.filter((a) => a !== leader));
+  await startOperator(t, namespace);
+  await waitForElection(namespace, "db", `${second.id} after the operator's restart`, (e) => e.status?.leader === second.id);
+  await eventually("the label on it", async () => ((await labelled(namespace, "leader", "true")).join() === second.id ? true : undefined));
+
+  // And while the API server is down.
+  const { plane } = await testCluster();
+  await restartApiServer(plane, async () => {
+    second.kill("SIGTERM");
+    await second.exited;
+  });
+  const third = await waitForOneLeader(agents.filter((a) => a !== leader && a !== second), 30_000);
+  await waitForElection(namespace, "db", `${third.id} after the API server's restart`, (e) => e.status?.leader === third.id, 60_000);
+  await eventually("the slice on it", async () => ((await sliceAddresses(namespace, "db")).join() === new Map<string, string>(PODS).get(third.id) ? true : undefined), 30_000);
 });
