@@ -51,9 +51,10 @@ async function main(): Promise<number> {
   process.once("SIGTERM", stop);
   try {
     step("tests");
+    // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
     return await run(
       process.execPath,
-      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
+      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
       { ...process.env, ELECTOR_TEST_CLUSTER_DIR: dir },
     );
   } finally {

@@ -58,6 +58,8 @@ export class ElectionController {
   private readonly namespaces = new Map<string, NamespaceCaches>();
   /** When this operator saw each Lease's record change (monotonic ms): expiry by local observation. */
   private readonly leaseChanges = new Map<string, { raw: string; at: number }>();
+  /** Keeps the names of Events reported within one millisecond apart. */
+  private eventCount = 0;
 
   constructor(options: ControllerOptions) {
     this.o = options;
@@ -266,7 +268,7 @@ export class ElectionController {
     const body = {
       apiVersion: "events.k8s.io/v1",
       kind: "Event",
-      metadata: { generateName: `${name}.`, namespace },
+      metadata: { name: eventName(name, this.o.clock.wall(), this.eventCount++), namespace },
       eventTime: formatMicroTime(this.o.clock.wall()),
       reportingController: `${GROUP}/operator`,
       reportingInstance: this.o.identity,
@@ -384,6 +386,14 @@ export class ElectionController {
 
 function keyOf(namespace: string, name: string): string {
   return `${namespace}/${name}`;
+}
+
+/**
+ * client-go's recorder names an Event `<object>.<hex nanoseconds>` (a generateName ending in "."
+ * is refused); here the nanoseconds below the millisecond are a counter, so names stay unique.
+ */
+function eventName(object: string, at: Date, count: number): string {
+  return `${object}.${(BigInt(at.getTime()) * 1_000_000n + BigInt(count % 1_000_000)).toString(16)}`;
 }
 
 function electionPath(e: Election): string {

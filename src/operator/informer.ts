@@ -23,6 +23,8 @@ const RESTART_MIN_MS = 500;
 const RESTART_MAX_MS = 30_000;
 /** client-node's watch reconnects after 30 s without data; a watch quiet for longer is hung. */
 const SILENCE_LIMIT_MS = 120_000;
+/** Long enough for an aborted watch's callback to have run. */
+const ABORT_SETTLE_MS = 1000;
 
 export class Informer<T extends KubernetesObject> {
   readonly cache: ObjectCache<T>;
@@ -58,7 +60,7 @@ export class Informer<T extends KubernetesObject> {
     this.watchdog = setInterval(() => {
       if (this.stopped || this.restartTimer || Date.now() - this.lastSign < SILENCE_LIMIT_MS) return;
       options.log.warn({ informer: options.what }, "watch silent for too long; restarting it");
-      void this.listWatch.stop().then(() => this.start());
+      this.restartAfter(ABORT_SETTLE_MS);
     }, SILENCE_LIMIT_MS / 4);
     this.watchdog.unref();
   }
@@ -96,13 +98,24 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private scheduleRestart(err: unknown): void {
-    if (this.stopped || this.restartTimer) return;
+    // client-node reports its own abort of a replaced watch (on start and stop) as an error too.
+    if (this.stopped || this.restartTimer || (err instanceof Error && err.name === "AbortError")) return;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
     this.options.log.warn({ informer: this.options.what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, "watch failed; restarting it");
+    this.restartAfter(delay);
+  }
+
+  /**
+   * Stops the watch now and starts it again after `ms`. Stopped first because
+   * client-node's start() aborts a running watch whose abort callback arrives later and would
+   * abort the new watch as well.
+   */
+  private restartAfter(ms: number): void {
+    void this.listWatch.stop();
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       void this.start();
-    }, delay);
+    }, ms);
   }
 }

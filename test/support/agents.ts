@@ -116,10 +116,13 @@ export class Agent {
     return r?.code === 200 ? (r.body as Status) : undefined;
   }
 
-  /** Signals the agent itself (`unshare` ignores SIGTERM, so a pod-like agent is signalled inside). */
+  /**
+   * Signals the agent itself (`unshare` ignores SIGTERM, so a pod-like agent is signalled inside);
+   * one that has exited already is left alone.
+   */
   kill(signal: NodeJS.Signals): void {
     const pid = this.process.pid;
-    if (pid === undefined) return;
+    if (pid === undefined || !this.running) return;
     const target = this.podLike ? Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]) : pid;
     process.kill(target || pid, signal);
   }

@@ -5,13 +5,19 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { KubeClient, type KubeObject } from "../../src/kube/client.ts";
+import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import type { Election } from "../../src/operator/election.ts";
 import { Agent, freePort } from "./agents.ts";
 import { eventually, kubectl, testCluster } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 export const CRD = fileURLToPath(new URL("../../crds/elections.elector.dev.yaml", import.meta.url));
+
+/** How long an operator may take to exit after SIGTERM before the test calls it hung. */
+const SHUTDOWN_GRACE_MS = 15_000;
 
 let installed: Promise<void> | undefined;
 
@@ -44,9 +50,12 @@ export async function startOperator(t: TestContext, namespace: string, args: str
   );
   const operator = new Agent("operator", health, child, false);
   t.after(async () => {
+    // A test may have killed it already. One that does not exit on SIGTERM is a bug worth failing
+    // for, and is killed rather than left to keep the test run alive.
     operator.kill("SIGTERM");
-    await operator.exited;
+    const exited = await Promise.race([operator.exited.then(() => true), sleep(SHUTDOWN_GRACE_MS).then(() => false)]);
     operator.dispose();
+    assert.ok(exited, `the operator did not exit within ${SHUTDOWN_GRACE_MS} ms of SIGTERM: ${operator.logs.slice(-5).map((l) => JSON.stringify(l)).join(" ")}`);
   });
   return { process: operator, metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
 }
@@ -107,6 +116,51 @@ export async function labelled(namespace: string, key: string, value: string): P
   const r = await kubectl(["get", "pods", "-n", namespace, "-l", `${key}=${value}`, "-o", "jsonpath={.items[*].metadata.name}"]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.split(" ").filter((n) => n !== "");
+}
+
+/**
+ * Replays every change to the pods of `namespace`, as the API server orders them, and fails if at
+ * any point two pods carry `key=value`. Unlike sampling, no transient state can slip between two
+ * looks. stop() waits until the watch has caught up with the pods as they are, ends it, and returns
+ * the distinct labelled pods in the order they were seen.
+ */
+export async function watchLeaderLabel(namespace: string, key: string, value: string): Promise<{ stop: () => Promise<string[]> }> {
+  const { plane } = await testCluster();
+  const client = new KubeClient(loadConnection(plane.kubeconfig));
+  const path = `/api/v1/namespaces/${namespace}/pods`;
+  const list = await client.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>("GET", path, { timeoutMs: 5000 });
+  const labels = new Map(list.items.map((p) => [p.metadata?.name ?? "", p.metadata?.labels ?? {}]));
+  const carriers: string[] = [];
+  let violation: string | undefined;
+  let failure: Error | undefined;
+  const labelledNow = (): string[] => [...labels].filter(([, l]) => l[key] === value).map(([name]) => name);
+  const check = (): void => {
+    const labelled = labelledNow();
+    if (labelled.length > 1) violation ??= `two pods carried ${key}=${value} at once: ${labelled.join(", ")}`;
+    for (const name of labelled) if (carriers.at(-1) !== name) carriers.push(name);
+  };
+  check();
+  const stopWatch = client.watch<KubeObject>(path, { resourceVersion: list.metadata.resourceVersion }, {
+    onConnected: () => undefined,
+    onEvent: (type, pod) => {
+      const name = pod.metadata?.name ?? "";
+      if (type === "DELETED") labels.delete(name);
+      else if (type !== "BOOKMARK") labels.set(name, pod.metadata?.labels ?? {});
+      check();
+    },
+    onClosed: (err) => {
+      failure = err ?? new Error("the pod watch closed");
+    },
+  });
+  return {
+    stop: async () => {
+      const live = (await labelled(namespace, key, value)).join();
+      await eventually("the pod watch to catch up", () => Promise.resolve(failure || labelledNow().join() === live ? true : undefined), 5000).finally(stopWatch);
+      assert.equal(violation, undefined, violation);
+      assert.equal(failure, undefined, `the label could not be watched throughout: ${failure?.message ?? ""}`);
+      return carriers;
+    },
+  };
 }
 
 /** The addresses in elector's EndpointSlices of `service`. */
