@@ -2,7 +2,7 @@
  * `npm run bench`: elector's agent and a client-go program (test/peer) side by side, in one run, on
  * one fresh local control plane, at the same settings: graceful handover (SIGTERM to the leader),
  * crash failover (SIGKILL), API requests per minute in a steady election of three, agent memory,
- * and time from start to the first HTTP answer. Writes docs/benchmarks.md.
+ * and time from start to the first HTTP answer. Writes its section of docs/benchmarks.md.
  *
  * "Another leads" is the moment the bench's own watch on the Lease shows a new, non-empty holder,
  * timed on the bench's monotonic clock from the moment it sent the signal: the same observer for
@@ -10,7 +10,7 @@
  *
  * Options: --trials N (default 30), --steady-minutes M (default 5), --out FILE.
  */
-import { readFile, writeFile, mkdtemp } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -22,6 +22,7 @@ import { adminGet, down, up, type ControlPlane } from "../test/cluster/controlpl
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST, launchAgent, launchPeer, SHIPPED, type Agent, type LaunchOptions } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
+import { ms, row, rssMb, summarize, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
   options: {
@@ -43,21 +44,6 @@ const TIMINGS: [string, string[], number][] = [
   ["15s/10s/2s (default)", ["--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"], 15_000],
   ["4s/3s/1s (fast)", FAST, 4_000],
 ];
-
-interface Summary {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-
-function summarize(samples: number[]): Summary {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
-  return { n: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) ?? Number.NaN, mean: samples.reduce((a, b) => a + b, 0) / samples.length };
-}
 
 /** Watches one Lease and reports, on the bench's clock, when its holder changes. */
 class LeaseObserver {
@@ -137,11 +123,6 @@ async function leaseRequests(plane: ControlPlane): Promise<{ completed: number; 
   return { completed, watches };
 }
 
-async function rssMb(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
-
 /** Requests per minute on leases by one steady election of three, above the cluster's own. */
 async function steady(plane: ControlPlane, kc: KubeConfig, impl: string, launch: Launch, baselinePerMinute: number): Promise<{ perMinute: number; net: number; watches: number; rss: number[] }> {
   const namespace = await createNamespace(kc, `bench-steady-${impl}`);
@@ -209,8 +190,6 @@ async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): 
   }
 }
 
-const ms = (v: number): string => (Number.isNaN(v) ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
-const row = (name: string, s: Summary): string => `| ${name} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${ms(s.mean)} |`;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "elector-bench-"));
@@ -241,7 +220,7 @@ async function main(): Promise<void> {
       if (g) judge(`graceful handover, ${timingName}: p50 ≤ 100 ms, p99 ≤ 250 ms`, `p50 ${ms(g.p50)}, p99 ${ms(g.p99)}`, g.p50 <= 100 && g.p99 <= 250);
       if (c) judge(`crash failover, ${timingName}: p99 ≤ lease + 250 ms`, `p99 ${ms(c.p99)}`, c.p99 <= leaseMs + 250);
       tables.push(
-        `### ${timingName}`,
+        `#### ${timingName}`,
         "",
         "Graceful handover (SIGTERM to the leader → the Lease names another holder):",
         "",
@@ -305,7 +284,7 @@ async function main(): Promise<void> {
     if (start) judge("start to first HTTP answer ≤ 500 ms", `p90 ${ms(start.p90)}`, start.p90 <= 500);
 
     lines.push(
-      "# Benchmarks",
+      "## The agent, side by side with client-go",
       "",
       "Measured by `npm run bench` (bench/handover.ts): elector's agent and a client-go program",
       "(test/peer: `tools/leaderelection` with a LeaseLock, as any Go controller uses it) side by side in",
@@ -319,16 +298,16 @@ async function main(): Promise<void> {
       "",
       "Reproduce: `npm run bench` (about half an hour; `-- --trials 5 --steady-minutes 1` for a quick look).",
       "",
-      "## Targets",
+      "### Targets",
       "",
       "| target (elector) | measured | |",
       "| --- | --- | --- |",
       ...targets,
       "",
-      "## Handover and failover",
+      "### Handover and failover",
       "",
       ...tables,
-      "## API requests in a steady election",
+      "### API requests in a steady election",
       "",
       `Three candidates, 15s/10s/2s, over ${STEADY_MINUTES} minutes after 20 s of settling: completed requests on`,
       "`leases` from the apiserver's `apiserver_request_total`, per minute. The cluster's own lease traffic",
@@ -340,7 +319,7 @@ async function main(): Promise<void> {
       "| --- | --- | --- | --- |",
       ...steadyRows,
       "",
-      "## Footprint",
+      "### Footprint",
       "",
       "Resident memory (VmRSS) of each of the three candidates at the end of the steady election:",
       "",
@@ -372,7 +351,7 @@ async function main(): Promise<void> {
       ...costRows,
       "",
     );
-    await writeFile(values.out, lines.join("\n"));
+    await writeSection(values.out, "bench/handover.ts", lines);
     process.stderr.write(`wrote ${values.out}\n`);
   } finally {
     await down(dir);

@@ -21,7 +21,7 @@ import { FINALIZER, GROUP, leaseNameOf, MANAGED_BY, PLURAL, VERSION, type Electi
 import { Informer } from "./informer.ts";
 import { project, type Decision, type DesiredSlice, type ElectionEvent, type LeaseView, type PodView, type ServiceView } from "./projection.ts";
 import { WorkQueue } from "./queue.ts";
-import { matches } from "./selector.ts";
+import { matches, selectorQuery } from "./selector.ts";
 
 export interface ControllerOptions {
   kc: KubeConfig;
@@ -198,12 +198,13 @@ export class ElectionController {
     for (const name of label.remove) await this.setLabel(namespace, name, label.key, null);
     const carrier = pods.find((p) => p.metadata?.name === label.carrier);
     if (!carrier || carrier.metadata?.labels?.[label.key] === label.value) return;
-    const live = await this.o.client.request<{ items: V1Pod[] }>("GET", `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`${label.key}=${label.value}`)}`, {
+    // Only this Election's candidates: other Elections in the namespace may use the same label.
+    const selector = [`${label.key}=${label.value}`, selectorQuery(election.spec.candidates?.selector ?? {})].filter((s) => s !== "").join(",");
+    const live = await this.o.client.request<{ items: V1Pod[] }>("GET", `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`, {
       timeoutMs: this.timeout(),
     });
-    const selector = election.spec.candidates?.selector ?? {};
     for (const pod of live.items) {
-      if (pod.metadata?.name !== label.carrier && matches(selector, pod.metadata?.labels ?? {})) await this.setLabel(namespace, pod.metadata?.name ?? "", label.key, null);
+      if (pod.metadata?.name !== label.carrier) await this.setLabel(namespace, pod.metadata?.name ?? "", label.key, null);
     }
     await this.setLabel(namespace, label.carrier ?? "", label.key, label.value);
   }

@@ -60,9 +60,9 @@ export async function startOperator(t: TestContext, namespace: string, args: str
   return { process: operator, metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
 }
 
-/** A pod that a kubelet would have started: created, then given an IP and Ready by the test. */
-export async function createPod(namespace: string, name: string, labels: Record<string, string>, ip: string, ready = true): Promise<void> {
-  const pod = {
+/** A candidate pod that passes Pod Security `restricted`, with a named container port ("pg"). */
+export function candidatePod(namespace: string, name: string, labels: Record<string, string>): object {
+  return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace, labels },
@@ -78,14 +78,22 @@ export async function createPod(namespace: string, name: string, labels: Record<
       ],
     },
   };
-  const created = await kubectl(["create", "-f", "-"], JSON.stringify(pod));
+}
+
+/** The status a kubelet would report for a started pod (a merge patch of the status subresource). */
+export function podStatus(ip: string, ready: boolean): object {
+  return { status: { phase: "Running", podIP: ip, podIPs: [{ ip }], conditions: [{ type: "Ready", status: ready ? "True" : "False" }] } };
+}
+
+/** A pod that a kubelet would have started: created, then given an IP and Ready by the test. */
+export async function createPod(namespace: string, name: string, labels: Record<string, string>, ip: string, ready = true): Promise<void> {
+  const created = await kubectl(["create", "-f", "-"], JSON.stringify(candidatePod(namespace, name, labels)));
   assert.equal(created.code, 0, created.stderr);
   await setPodStatus(namespace, name, ip, ready);
 }
 
 export async function setPodStatus(namespace: string, name: string, ip: string, ready: boolean): Promise<void> {
-  const status = { phase: "Running", podIP: ip, podIPs: [{ ip }], conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
-  const patched = await kubectl(["patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status })]);
+  const patched = await kubectl(["patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify(podStatus(ip, ready))]);
   assert.equal(patched.code, 0, patched.stderr);
 }
 
