@@ -18,5 +18,6 @@ COPY --from=build /src/dist ./dist
 USER 65532:65532
 # V8's lite mode (no optimizing compilers) keeps the agent, which every member pod runs, under 60 MB
 # RSS; it does little computing, so it loses nothing it needs (docs/benchmarks.md). The operator
-# needs WebAssembly, which lite mode turns off: its Deployment runs node without the flag.
+# needs WebAssembly, which lite mode turns off: its Deployment runs
+# `/nodejs/bin/node --max-semi-space-size=1 /app/dist/cli/main.js operator` (docs/operator.md).
 ENTRYPOINT ["/nodejs/bin/node", "--lite-mode", "/app/dist/cli/main.js"]

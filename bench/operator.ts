@@ -15,8 +15,9 @@
  * Holders rotate over three pods, so a routing that lagged three terms behind could be taken for
  * the newest; that would take a lag of 300 ms at one Election, far above what is measured.
  *
- * The operator runs as shipped (`node dist/cli/main.js operator`, LOG_LEVEL info) for the one
- * namespace. Options: --seconds S of changes per cell (default 30), --sizes 1,100,1000, --out FILE.
+ * The operator runs as shipped (`node --max-semi-space-size=1 dist/cli/main.js operator`, as
+ * OPERATOR_NODE_FLAGS says, LOG_LEVEL info) for the one namespace.
+ * Options: --seconds S of changes per cell (default 30), --sizes 1,100,1000, --out FILE.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
@@ -34,7 +35,7 @@ import { down, up } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { freePort } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
-import { candidatePod, CRD, podStatus } from "../test/support/operator.ts";
+import { candidatePod, CRD, OPERATOR_NODE_FLAGS, podStatus } from "../test/support/operator.ts";
 import { ms, row, rssMb, summarize, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
@@ -67,7 +68,7 @@ interface Tracked {
 
 const electionName = (i: number): string => `e${i}`;
 const podName = (i: number, p: number): string => `e${i}-${p}`;
-const podIp = (i: number, p: number): string => `10.${Math.floor(i / 250)}.${i % 250}.${p + 1}`;
+const podIp = (i: number, p: number): string => `10.${128 + Math.floor(i / 250)}.${i % 250}.${p + 1}`;
 
 /** Runs `task` over `items`, `width` at a time. */
 async function inParallel<T>(items: T[], width: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -243,7 +244,16 @@ interface Cell {
   routed: Summary;
   missing: number;
   rss: number;
+  heapUsed: number;
+  heapTotal: number;
   setupSeconds: number;
+}
+
+/** The V8 heap of the operator, used and reserved, in MB, from its own /metrics. */
+async function heapMb(port: number): Promise<{ heapUsed: number; heapTotal: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN) / 2 ** 20;
+  return { heapUsed: gauge("nodejs_heap_size_used_bytes"), heapTotal: gauge("nodejs_heap_size_total_bytes") };
 }
 
 async function main(): Promise<void> {
@@ -259,7 +269,7 @@ async function main(): Promise<void> {
     await eventually("Elections to be served", async () => (await client.request("GET", "/apis/elector.dev/v1alpha1/elections", { timeoutMs: 5000 }).then(() => true).catch(() => undefined)), 60_000);
     const namespace = await createNamespace(kc, "bench-operator");
     const metricsPort = await freePort();
-    const operator = spawn(process.execPath, [SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {
+    const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {
       stdio: ["ignore", "ignore", "inherit"],
       env: { ...process.env, LOG_LEVEL: "info" },
     });
@@ -295,8 +305,9 @@ async function main(): Promise<void> {
         await eventually("the last changes to be shown and routed", () => Promise.resolve(bench.caughtUp ? true : undefined), 30_000).catch(() => undefined);
         const { status, routed, missing } = bench.drain();
         const rss = await rssMb(operator.pid);
-        cells.push({ elections: size, changes: total, status: summarize(status), routed: summarize(routed), missing, rss, setupSeconds });
-        process.stderr.write(`  status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}, RSS ${rss.toFixed(0)} MB\n`);
+        const heap = await heapMb(metricsPort);
+        cells.push({ elections: size, changes: total, status: summarize(status), routed: summarize(routed), missing, rss, ...heap, setupSeconds });
+        process.stderr.write(`  status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}, RSS ${rss.toFixed(0)} MB, heap ${heap.heapUsed.toFixed(0)}/${heap.heapTotal.toFixed(0)} MB\n`);
       }
     } finally {
       bench.stop();
@@ -326,7 +337,7 @@ function report(cells: Cell[], started: Date): string[] {
     "## The operator under load",
     "",
     "Measured by `npm run bench:operator` (bench/operator.ts): `elector operator` as shipped",
-    "(`node dist/cli/main.js operator`, LOG_LEVEL info) for one namespace holding 1, 100, then 1,000",
+    `(\`node ${OPERATOR_NODE_FLAGS.join(" ")} dist/cli/main.js operator\`, LOG_LEVEL info) for one namespace holding 1, 100, then 1,000`,
     `Elections, each with ${PODS_PER_ELECTION} candidate pods, a selector-less Service, the leader label and its own Lease.`,
     `The bench moves leadership ${CHANGES_PER_SECOND} times a second for ${SECONDS} s per size, spread over the Elections,`,
     "by writing each Lease as an acquiring agent would (no agent processes: the operator reads only",
@@ -361,9 +372,9 @@ function report(cells: Cell[], started: Date): string[] {
     "",
     "### Footprint",
     "",
-    "| Elections | operator RSS after the changes | changes not shown or routed within 30 s | setup until the operator caught up |",
-    "| --- | --- | --- | --- |",
-    ...cells.map((c) => `| ${String(c.elections)} | ${c.rss.toFixed(1)} MB | ${String(c.missing)} | ${c.setupSeconds.toFixed(0)} s |`),
+    "| Elections | operator RSS after the changes | V8 heap used / reserved | changes not shown or routed within 30 s | setup until the operator caught up |",
+    "| --- | --- | --- | --- | --- |",
+    ...cells.map((c) => `| ${String(c.elections)} | ${c.rss.toFixed(1)} MB | ${c.heapUsed.toFixed(1)} / ${c.heapTotal.toFixed(1)} MB | ${String(c.missing)} | ${c.setupSeconds.toFixed(0)} s |`),
     "",
   ];
 }

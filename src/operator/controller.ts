@@ -79,6 +79,7 @@ export class ElectionController {
         this.watchNamespace(election.metadata.namespace);
         this.queue.add(keyOf(election.metadata.namespace, election.metadata.name));
       },
+      index: electionIndexKeys,
     });
   }
 
@@ -160,8 +161,12 @@ export class ElectionController {
         metadata: { annotations: { [PREFERRED_HOLDER_ANNOTATION]: decision.leaseAnnotation === "" ? null : decision.leaseAnnotation } },
       });
     }
-    if (decision.label) await this.applyLabel(election, decision.label, pods);
-    if (decision.slice !== undefined) await this.applySlice(election, decision.slice, caches);
+    // The label and the slice are independent routes to the leader; the status comes after both,
+    // so that Routed=True is never written before the routing it reports.
+    const { label, slice } = decision;
+    // Both settle before a failure is reported: a retry must not overlap a write still under way.
+    const routed = await Promise.allSettled([label && this.applyLabel(election, label, pods), slice !== undefined && this.applySlice(election, slice, caches)]);
+    for (const r of routed) if (r.status === "rejected") throw r.reason;
 
     if (!sameJson(election.status ?? {}, decision.status)) {
       // Replaced at the resourceVersion the decision was made from: see the header.
@@ -261,7 +266,7 @@ export class ElectionController {
   }
 
   private ownedSlices(election: Election, caches: NamespaceCaches): V1EndpointSlice[] {
-    return caches.slices.cache.list(election.metadata.namespace).filter((s) => s.metadata?.ownerReferences?.some((r) => r.uid === election.metadata.uid));
+    return caches.slices.byIndex(ownerKey(election.metadata.uid ?? ""));
   }
 
   private async report(election: Election, event: ElectionEvent): Promise<void> {
@@ -291,9 +296,11 @@ export class ElectionController {
   private candidates(election: Election, caches: NamespaceCaches): V1Pod[] {
     const selector = election.spec.candidates?.selector;
     if (!selector) return [];
-    return caches.pods.cache
-      .list(election.metadata.namespace)
-      .filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && matches(selector, p.metadata?.labels ?? {}));
+    const { namespace } = election.metadata;
+    // The pods with the rarest of the selector's labels, not every pod in the namespace.
+    const pairs = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => caches.pods.byIndex(labelKey(namespace, k, v)));
+    const pool = pairs.length > 0 ? pairs.reduce((a, b) => (b.length < a.length ? b : a)) : caches.pods.cache.list(namespace);
+    return pool.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed" && matches(selector, p.metadata?.labels ?? {}));
   }
 
   private leaseView(namespace: string, lease: V1Lease): LeaseView {
@@ -316,8 +323,9 @@ export class ElectionController {
     const core = kc.makeApiClient(CoreV1Api);
     const coordination = kc.makeApiClient(CoordinationV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
-    const concerned = (test: (e: Election) => boolean): void => {
-      for (const e of this.electionInformer.cache.list(namespace)) if (test(e)) this.queue.add(keyOf(namespace, e.metadata.name));
+    // The Elections filed under any of `keys` (see electionIndexKeys) that pass `test` are queued.
+    const concerned = (keys: string[], test: (e: Election) => boolean): void => {
+      for (const key of keys) for (const e of this.electionInformer.byIndex(key)) if (test(e)) this.queue.add(keyOf(namespace, e.metadata.name));
     };
     const caches: NamespaceCaches = {
       leases: new Informer<V1Lease>({
@@ -328,7 +336,7 @@ export class ElectionController {
         list: () => coordination.listNamespacedLease({ namespace }),
         onChange: (lease) => {
           if (lease.metadata?.name) this.leaseView(namespace, lease);
-          concerned((e) => leaseNameOf(e) === lease.metadata?.name);
+          concerned([`${namespace}/lease:${lease.metadata?.name ?? ""}`], () => true);
         },
       }),
       pods: new Informer<V1Pod>({
@@ -337,13 +345,15 @@ export class ElectionController {
         what: `pods in ${namespace}`,
         path: `/api/v1/namespaces/${namespace}/pods`,
         list: () => core.listNamespacedPod({ namespace }),
+        index: (pod) => Object.entries(pod.metadata?.labels ?? {}).map(([k, v]) => labelKey(namespace, k, v)),
         // A pod whose labels changed may have left an Election's selector: those that named it care too.
         onChange: (pod) => {
-          concerned((e) => {
-            const labels = pod.metadata?.labels ?? {};
+          const labels = pod.metadata?.labels ?? {};
+          const keys = [...Object.entries(labels).map(([k, v]) => labelKey(namespace, k, v)), `${namespace}/pod:${pod.metadata?.name ?? ""}`, `${namespace}/*`];
+          concerned(keys, (e) => {
+            // Not "carries the leader label": Elections share that label, and each touches only its own candidates.
             const selected = e.spec.candidates ? matches(e.spec.candidates.selector, labels) : false;
-            const labelled = e.spec.leaderLabel ? labels[e.spec.leaderLabel.key] === e.spec.leaderLabel.value : false;
-            return selected || labelled || e.status?.leader === pod.metadata?.name || e.spec.preferredHolder === pod.metadata?.name;
+            return selected || e.status?.leader === pod.metadata?.name || e.spec.preferredHolder === pod.metadata?.name;
           });
         },
       }),
@@ -354,7 +364,7 @@ export class ElectionController {
         path: `/api/v1/namespaces/${namespace}/services`,
         list: () => core.listNamespacedService({ namespace }),
         onChange: (service) => {
-          concerned((e) => e.spec.service?.name === service.metadata?.name);
+          concerned([`${namespace}/service:${service.metadata?.name ?? ""}`], () => true);
         },
       }),
       slices: new Informer<V1EndpointSlice>({
@@ -365,8 +375,9 @@ export class ElectionController {
         labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
         list: () => discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }),
         onChange: (slice) => {
-          concerned((e) => slice.metadata?.ownerReferences?.some((r) => r.uid === e.metadata.uid) ?? false);
+          concerned((slice.metadata?.ownerReferences ?? []).map((r) => ownerKey(r.uid)), () => true);
         },
+        index: (slice) => (slice.metadata?.ownerReferences ?? []).map((r) => ownerKey(r.uid)),
       }),
       synced: Promise.resolve(),
     };
@@ -383,6 +394,31 @@ export class ElectionController {
   private timeout(): number {
     return this.o.requestTimeoutMs ?? 10_000;
   }
+}
+
+/** An index key for objects carrying label `key=value` in `namespace`. */
+function labelKey(namespace: string, key: string, value: string): string {
+  return `${namespace}/${key}=${value}`;
+}
+
+function ownerKey(uid: string): string {
+  return `owner:${uid}`;
+}
+
+/**
+ * Where an event may concern an Election, so that an event looks only at the Elections it may
+ * concern: the labels its selector requires (or "*" when it requires none), the pods it names (leader, preferred holder), its Lease, its Service, and its uid (as an owner).
+ */
+function electionIndexKeys(e: Election): string[] {
+  const { namespace, uid } = e.metadata;
+  const matchLabels = Object.entries(e.spec.candidates?.selector.matchLabels ?? {});
+  return [
+    ...(matchLabels.length > 0 ? matchLabels.map(([k, v]) => labelKey(namespace, k, v)) : [`${namespace}/*`]),
+    ...[e.status?.leader, e.spec.preferredHolder].filter((p) => p).map((p) => `${namespace}/pod:${p ?? ""}`),
+    `${namespace}/lease:${leaseNameOf(e)}`,
+    ...(e.spec.service ? [`${namespace}/service:${e.spec.service.name}`] : []),
+    ...(uid ? [ownerKey(uid)] : []),
+  ];
 }
 
 function keyOf(namespace: string, name: string): string {
@@ -444,7 +480,8 @@ function canonical(value: unknown): unknown {
     return Object.fromEntries(
       Object.entries(value)
         .filter(([, v]) => v !== undefined)
-        .sort(([a], [b]) => a.localeCompare(b))
+        // Code-unit order: as canonical as localeCompare's, and far cheaper on a hot path.
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([k, v]) => [k, canonical(v)]),
     );
   }

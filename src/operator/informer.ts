@@ -15,8 +15,13 @@ export interface InformerOptions<T extends KubernetesObject> {
   list: ListPromise<T>;
   labelSelector?: string;
   log: Log;
-  /** Called for every add, update and delete, after the cache has it. */
+  /** Called for every add, update and delete, after the cache and the index have it. */
   onChange: (object: T) => void;
+  /**
+   * The keys under which byIndex() finds an object (client-go's IndexFunc): so that a lookup
+   * touches the objects it wants, not every object in the cache.
+   */
+  index?: (object: T) => string[];
 }
 
 const RESTART_MIN_MS = 500;
@@ -38,19 +43,34 @@ export class Informer<T extends KubernetesObject> {
   private readonly watchdog: NodeJS.Timeout;
   private markSynced: () => void = () => {};
   private isSynced = false;
+  /** The index: key → "namespace/name" of the objects filed under it, and each object's keys. */
+  private readonly indexed = new Map<string, Set<string>>();
+  private readonly keysOf = new Map<string, string[]>();
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
-    this.listWatch = new ListWatch<T>(options.path, new Watch(options.kc), options.list, false, options.labelSelector);
+    const list: ListPromise<T> = async () => {
+      const result = await options.list();
+      for (const item of result.items) stripManagedFields(item);
+      return result;
+    };
+    this.listWatch = new ListWatch<T>(options.path, new StrippingWatch(options.kc), list, false, options.labelSelector);
     this.cache = this.listWatch;
     this.synced = new Promise((resolve) => (this.markSynced = resolve));
-    const changed = (object: T): void => {
+    const changed = (object: T, deleted: boolean): void => {
       this.lastSign = Date.now();
+      this.reindex(object, deleted);
       options.onChange(object);
     };
-    this.listWatch.on("add", changed);
-    this.listWatch.on("update", changed);
-    this.listWatch.on("delete", changed);
+    this.listWatch.on("add", (object) => {
+      changed(object, false);
+    });
+    this.listWatch.on("update", (object) => {
+      changed(object, false);
+    });
+    this.listWatch.on("delete", (object) => {
+      changed(object, true);
+    });
     this.listWatch.on("connect", () => {
       this.lastSign = Date.now();
     });
@@ -63,6 +83,39 @@ export class Informer<T extends KubernetesObject> {
       this.restartAfter(ABORT_SETTLE_MS);
     }, SILENCE_LIMIT_MS / 4);
     this.watchdog.unref();
+  }
+
+  /** The cached objects filed under `key` by the index function. */
+  byIndex(key: string): T[] {
+    const found: T[] = [];
+    for (const id of this.indexed.get(key) ?? []) {
+      const [namespace = "", name = ""] = id.split("/");
+      const object = this.cache.get(name, namespace);
+      if (object) found.push(object);
+    }
+    return found;
+  }
+
+  private reindex(object: T, deleted: boolean): void {
+    const index = this.options.index;
+    if (!index) return;
+    const id = `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
+    for (const key of this.keysOf.get(id) ?? []) {
+      const ids = this.indexed.get(key);
+      ids?.delete(id);
+      if (ids?.size === 0) this.indexed.delete(key);
+    }
+    if (deleted) {
+      this.keysOf.delete(id);
+      return;
+    }
+    const keys = index(object);
+    this.keysOf.set(id, keys);
+    for (const key of keys) {
+      const ids = this.indexed.get(key);
+      if (ids) ids.add(id);
+      else this.indexed.set(key, new Set([id]));
+    }
   }
 
   get hasSynced(): boolean {
@@ -117,5 +170,28 @@ export class Informer<T extends KubernetesObject> {
       this.restartTimer = undefined;
       void this.start();
     }, ms);
+  }
+}
+
+/**
+ * The operator never reads metadata.managedFields, and on pods they are a good part of each
+ * object: dropped before caching, as controller-runtime's TransformStripManagedFields does. An
+ * update sent without them leaves the server's managedFields as they are.
+ */
+function stripManagedFields(object: KubernetesObject): void {
+  if (object.metadata) delete object.metadata.managedFields;
+}
+
+class StrippingWatch extends Watch {
+  override watch(...[path, query, callback, done]: Parameters<Watch["watch"]>): Promise<AbortController> {
+    return super.watch(
+      path,
+      query,
+      (phase: string, object: KubernetesObject, raw?: unknown) => {
+        stripManagedFields(object);
+        callback(phase, object, raw);
+      },
+      done,
+    );
   }
 }

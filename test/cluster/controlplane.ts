@@ -95,7 +95,7 @@ export async function up(dir: string, log: (line: string) => void = console.erro
         "--authorization-mode=RBAC",
         // No kubelets and no kube-proxy here: nothing should rewrite the `kubernetes` Service's endpoints.
         "--endpoint-reconciler-type=none",
-        "--service-cluster-ip-range=10.0.0.0/24",
+        "--service-cluster-ip-range=10.0.0.0/16",
         // Privileged pods are allowed by the server, so that refusals come from Pod Security admission.
         "--allow-privileged=true",
       ]),

@@ -38,17 +38,30 @@ export interface RunningOperator {
   metrics: () => Promise<string>;
 }
 
+/**
+ * The Node flags the operator runs with in its Deployment: a young generation of 1 MB. Node 24's
+ * default lets the operator's short-lived garbage pile up to about 100 MB more RSS at 1,000
+ * Elections (docs/benchmarks.md). No --lite-mode: client-node's HTTP client needs WebAssembly.
+ */
+export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=1"];
+
+/** `elector operator` for one namespace, as a process of its own (the demo's too). */
+export async function launchOperator(kubeconfig: string, namespace: string, args: string[] = [], logLevel = "debug"): Promise<RunningOperator> {
+  const [health, metricsPort] = [await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [...OPERATOR_NODE_FLAGS, MAIN, "operator", `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metricsPort}`, ...args],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: logLevel } },
+  );
+  return { process: new Agent("operator", health, child, false), metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
+}
+
 /** `elector operator` for one namespace, stopped when the test ends. */
 export async function startOperator(t: TestContext, namespace: string, args: string[] = []): Promise<RunningOperator> {
   await installCrd();
   const { plane } = await testCluster();
-  const [health, metricsPort] = [await freePort(), await freePort()];
-  const child = spawn(
-    process.execPath,
-    [MAIN, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metricsPort}`, ...args],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "debug" } },
-  );
-  const operator = new Agent("operator", health, child, false);
+  const running = await launchOperator(plane.kubeconfig, namespace, args);
+  const operator = running.process;
   t.after(async () => {
     // A test may have killed it already. One that does not exit on SIGTERM is a bug worth failing
     // for, and is killed rather than left to keep the test run alive.
@@ -57,7 +70,7 @@ export async function startOperator(t: TestContext, namespace: string, args: str
     operator.dispose();
     assert.ok(exited, `the operator did not exit within ${SHUTDOWN_GRACE_MS} ms of SIGTERM: ${operator.logs.slice(-5).map((l) => JSON.stringify(l)).join(" ")}`);
   });
-  return { process: operator, metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
+  return running;
 }
 
 /** A candidate pod that passes Pod Security `restricted`, with a named container port ("pg"). */
