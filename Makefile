@@ -1,9 +1,13 @@
 # The two commands of the README, and the steps they share. Each installs what it needs.
-.PHONY: cluster cluster-down test tools
+.PHONY: demo cluster cluster-down test tools
 
 NODE_MODULES := node_modules/.package-lock.json
 
-# The main job (until the demo lands): a real local control plane; prints the kubeconfig path last.
+# The main job: elector end to end on a real local control plane, leadership moving as leaders die.
+demo: $(NODE_MODULES) tools
+	npm run --silent demo
+
+# A real local control plane, left running; prints the kubeconfig path last.
 cluster: $(NODE_MODULES) tools
 	npm run --silent cluster -- up
 

@@ -6,6 +6,7 @@
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
 import type { Log } from "../election/elector.ts";
+import { ObjectIndex } from "./objectindex.ts";
 
 export interface InformerOptions<T extends KubernetesObject> {
   kc: KubeConfig;
@@ -43,9 +44,8 @@ export class Informer<T extends KubernetesObject> {
   private readonly watchdog: NodeJS.Timeout;
   private markSynced: () => void = () => {};
   private isSynced = false;
-  /** The index: key → "namespace/name" of the objects filed under it, and each object's keys. */
-  private readonly indexed = new Map<string, Set<string>>();
-  private readonly keysOf = new Map<string, string[]>();
+  /** Where options.index files each cached object ("namespace/name"). */
+  private readonly index = new ObjectIndex();
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
@@ -88,7 +88,7 @@ export class Informer<T extends KubernetesObject> {
   /** The cached objects filed under `key` by the index function. */
   byIndex(key: string): T[] {
     const found: T[] = [];
-    for (const id of this.indexed.get(key) ?? []) {
+    for (const id of this.index.ids(key)) {
       const [namespace = "", name = ""] = id.split("/");
       const object = this.cache.get(name, namespace);
       if (object) found.push(object);
@@ -97,25 +97,10 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private reindex(object: T, deleted: boolean): void {
-    const index = this.options.index;
-    if (!index) return;
+    if (!this.options.index) return;
     const id = `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
-    for (const key of this.keysOf.get(id) ?? []) {
-      const ids = this.indexed.get(key);
-      ids?.delete(id);
-      if (ids?.size === 0) this.indexed.delete(key);
-    }
-    if (deleted) {
-      this.keysOf.delete(id);
-      return;
-    }
-    const keys = index(object);
-    this.keysOf.set(id, keys);
-    for (const key of keys) {
-      const ids = this.indexed.get(key);
-      if (ids) ids.add(id);
-      else this.indexed.set(key, new Set([id]));
-    }
+    if (deleted) this.index.remove(id);
+    else this.index.set(id, this.options.index(object));
   }
 
   get hasSynced(): boolean {
