@@ -31,13 +31,22 @@ const PODS = [
 const PAUSE_MS = 4000;
 const live = process.stdout.isTTY;
 
-interface View {
-  namespace: string;
-  agents: Map<string, Agent | undefined>;
-  statuses: Map<string, string>;
+/** What the view shows; each refresh replaces all of it at once, so a frame is never half old. */
+interface Snapshot {
+  /** Each agent's answer to GET /, by pod. */
+  agents: [string, string][];
   electionRow: string;
   route: string;
+  /** The one agent that says it leads while the label and the slice are on it, if there is one. */
+  routedLeader: string | undefined;
+  /** When this look began (performance.now()). */
+  takenAt: number;
+}
+
+interface View extends Snapshot {
+  namespace: string;
   history: string[];
+  handovers: { signal: string; ms: number }[];
 }
 
 const started = performance.now();
@@ -53,12 +62,11 @@ function say(view: View, line: string): void {
 
 function draw(view: View): void {
   if (!live) return;
-  const rows = [...view.agents.keys()].map((id) => `  ${id.padEnd(6)} ${view.statuses.get(id) ?? ""}`);
   const screen = [
     `elector demo: namespace ${view.namespace}, lease 4s / renew 3s / retry 1s        Ctrl-C stops it`,
     "",
     "  pod    agent (GET /)",
-    ...rows,
+    ...view.agents.map(([id, answer]) => `  ${id.padEnd(6)} ${answer}`),
     "",
     `  $ kubectl get elections -n ${view.namespace} -o wide`,
     ...view.electionRow.split("\n").map((l) => `  ${l}`),
@@ -71,19 +79,27 @@ function draw(view: View): void {
   process.stdout.write(`\x1b[H\x1b[2J${screen.join("\n")}\n`);
 }
 
-/** Refreshes what the view shows: each agent's answer, the Election's row, the routing. */
-async function refresh(view: View): Promise<void> {
-  for (const [id, agent] of view.agents) {
-    const s = agent?.running ? await agent.status() : undefined;
-    view.statuses.set(id, !agent?.running ? "(restarting)" : s ? `${s.is_leader ? "LEADER " : "follower"}  leader=${s.leader || "-"}  fencing_token=${s.fencing_token ?? "-"}` : "(starting)");
-  }
-  const row = await kubectl(["get", "elections", "-n", view.namespace, "-o", "wide"]);
-  if (row.code === 0 && row.stdout.trim() !== view.electionRow) {
-    view.electionRow = row.stdout.trim();
-    if (!live) console.log(view.electionRow);
-  }
-  const [labels, slice] = await Promise.all([labelled(view.namespace, "leader", "true"), sliceAddresses(view.namespace, "db")]);
-  view.route = `pod label leader=true on ${labels.join(", ") || "none"}; EndpointSlice ${slice.join(", ") || "empty"}`;
+/** Looks at everything the view shows: each agent's answer, the Election's row, the routing. */
+async function snapshot(namespace: string, agents: Map<string, Agent | undefined>): Promise<Snapshot> {
+  const takenAt = performance.now();
+  const answers = await Promise.all(
+    [...agents].map(async ([id, agent]): Promise<[string, string, boolean]> => {
+      const s = agent?.running ? await agent.status() : undefined;
+      const answer = !agent?.running ? "(restarting)" : s ? `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${s.fencing_token ?? "-"}` : "(starting)";
+      return [id, answer, s?.is_leader ?? false];
+    }),
+  );
+  const [row, labels, slice] = await Promise.all([kubectl(["get", "elections", "-n", namespace, "-o", "wide"]), labelled(namespace, "leader", "true"), sliceAddresses(namespace, "db")]);
+  const leaders = answers.filter(([, , leads]) => leads).map(([id]) => id);
+  const leaderIp = new Map<string, string>(PODS).get(leaders[0] ?? "");
+  const routed = leaders.length === 1 && labels.join() === leaders[0] && slice.join() === leaderIp;
+  return {
+    agents: answers.map(([id, answer]) => [id, answer]),
+    electionRow: row.code === 0 ? row.stdout.trim() : "(no Election yet)",
+    route: `pod label leader=true on ${labels.join(", ") || "none"}; EndpointSlice ${slice.join(", ") || "empty"}`,
+    routedLeader: routed ? leaders[0] : undefined,
+    takenAt,
+  };
 }
 
 /** Resolves with the moment the Lease names a holder other than `from`. */
@@ -111,7 +127,8 @@ async function main(): Promise<number> {
   const client = new KubeClient(loadConnection(plane.kubeconfig));
   await installCrd();
   const namespace = await createNamespace(kc, "elector-demo");
-  const view: View = { namespace, agents: new Map(), statuses: new Map(), electionRow: "", route: "", history: [] };
+  const agents = new Map<string, Agent | undefined>();
+  const view: View = { namespace, agents: [], electionRow: "", route: "", routedLeader: undefined, takenAt: 0, history: [], handovers: [] };
   let operator: RunningOperator | undefined;
   const stopping = new AbortController();
   // A function, not the property: TypeScript would take it for unchanged within one loop pass.
@@ -122,18 +139,27 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onInterrupt);
   process.on("SIGTERM", onInterrupt);
-  const ticker = setInterval(() => {
-    void refresh(view).then(() => {
-      draw(view);
-    }, () => undefined);
-  }, 500);
+  // One refresher, never two at once: each frame is one consistent look.
+  const refreshing = new AbortController();
+  const refresh = async (): Promise<void> => {
+    const next = await snapshot(namespace, agents);
+    if (!live && next.electionRow !== view.electionRow) console.log(next.electionRow);
+    Object.assign(view, next);
+    draw(view);
+  };
+  const refresher = (async () => {
+    while (!refreshing.signal.aborted) {
+      await refresh().catch(() => undefined);
+      await sleep(250, undefined, { signal: refreshing.signal }).catch(() => undefined);
+    }
+  })();
   const start = (id: string): Promise<Agent> => launchAgent({ namespace, election: "db", id, kubeconfig: plane.kubeconfig, args: FAST, logLevel: "warn" });
   try {
     say(view, `namespace ${namespace}: Service db (no selector), pods db-0..db-2 with IPs, the operator, three agents`);
     await apply(namespace, { apiVersion: "v1", kind: "Service", metadata: { name: "db" }, spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } });
     for (const [name, ip] of PODS) await createPod(namespace, name, { app: "db" }, ip);
     operator = await launchOperator(plane.kubeconfig, namespace, [], "info");
-    for (const [id] of PODS) view.agents.set(id, await start(id));
+    for (const [id] of PODS) agents.set(id, await start(id));
     await apply(namespace, {
       apiVersion: "elector.dev/v1alpha1",
       kind: "Election",
@@ -143,12 +169,9 @@ async function main(): Promise<number> {
     say(view, "applied Election db: label the leader leader=true, keep Service db's EndpointSlice on it");
 
     for (let round = 1; (ROUNDS === 0 || round <= ROUNDS) && !stopped(); round++) {
-      const leader = await eventually("one leader, routed", async () => {
-        await refresh(view);
-        const leaders = [...view.agents.values()].filter((a) => a?.running && view.statuses.get(a.id)?.startsWith("LEADER"));
-        const routed = leaders.length === 1 && view.route.includes(`on ${leaders[0]?.id ?? ""};`) && !view.route.endsWith("empty");
-        return routed ? leaders[0] : undefined;
-      });
+      // Only a look begun now counts: an older one may name a leader that has since been replaced.
+      const since = performance.now();
+      const leader = await eventually("one leader, routed", () => Promise.resolve(view.takenAt > since ? agents.get(view.routedLeader ?? "") : undefined));
       say(view, `${leader.id} leads, carries the label, and the Service routes to it`);
       await sleep(PAUSE_MS, undefined, { signal: stopping.signal }).catch(() => undefined);
       if (stopped()) break;
@@ -159,19 +182,24 @@ async function main(): Promise<number> {
       say(view, `${signal} to the leader ${leader.id}${signal === "SIGKILL" ? " (a crash: nobody releases the lease, so it has to run out)" : " (it releases the lease on the way out)"}`);
       const { holder, at } = await next;
       const took = at - sent;
+      view.handovers.push({ signal, ms: took });
       say(view, `${holder} leads ${took >= 1000 ? `${(took / 1000).toFixed(2)} s` : `${took.toFixed(0)} ms`} after the ${signal}`);
       await leader.exited;
       leader.dispose();
-      view.agents.set(leader.id, undefined);
-      view.agents.set(leader.id, await start(leader.id));
+      agents.set(leader.id, undefined);
+      agents.set(leader.id, await start(leader.id));
     }
+    const end = performance.now();
+    if (!stopped()) await eventually("the last leader, routed", () => Promise.resolve(view.takenAt > end ? view.routedLeader : undefined));
     say(view, stopped() ? "stopped by Ctrl-C; cleaning up" : "done; cleaning up");
+    await refresh();
     return 0;
   } finally {
-    clearInterval(ticker);
+    refreshing.abort();
+    await refresher;
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onInterrupt);
-    for (const agent of view.agents.values()) agent?.dispose();
+    for (const agent of agents.values()) agent?.dispose();
     // While the operator still runs: it takes the label and the slice away and lets the Election go.
     if (operator) await kubectl(["delete", "election", "db", "-n", namespace, "--ignore-not-found", "--wait=true", "--timeout=20s"]);
     operator?.process.kill("SIGTERM");
@@ -182,7 +210,18 @@ async function main(): Promise<number> {
       console.error("stopping the control plane the demo started");
       await down(DEFAULT_CLUSTER_DIR);
     }
+    console.log(summary(view.handovers));
   }
+}
+
+/** What stays on the screen afterwards: the handover times, by kind. */
+function summary(handovers: View["handovers"]): string {
+  const times = (signal: string, format: (ms: number) => string): string => handovers.filter((h) => h.signal === signal).map((h) => format(h.ms)).join(", ") || "none";
+  return [
+    "handovers measured (signal sent → the Lease names another holder):",
+    `  SIGTERM, the leader releases the lease:  ${times("SIGTERM", (ms) => `${ms.toFixed(0)} ms`)}`,
+    `  SIGKILL, the lease has to run out (4 s, counted from the last renewal, at most 1 s before the kill):  ${times("SIGKILL", (ms) => `${(ms / 1000).toFixed(2)} s`)}`,
+  ].join("\n");
 }
 
 process.exitCode = await main();
