@@ -161,10 +161,10 @@ export class ElectionController {
         metadata: { annotations: { [PREFERRED_HOLDER_ANNOTATION]: decision.leaseAnnotation === "" ? null : decision.leaseAnnotation } },
       });
     }
-    // The label and the slice are independent routes to the leader; the status comes after both,
-    // so that Routed=True is never written before the routing it reports.
+    // The label and the slice are independent routes to the leader, written together; both settle
+    // before a failure is reported, so a retry never overlaps a write still under way. The status
+    // comes after both: Routed=True is never written before the routing it reports.
     const { label, slice } = decision;
-    // Both settle before a failure is reported: a retry must not overlap a write still under way.
     const routed = await Promise.allSettled([label && this.applyLabel(election, label, pods), slice !== undefined && this.applySlice(election, slice, caches)]);
     for (const r of routed) if (r.status === "rejected") throw r.reason;
 
@@ -407,7 +407,8 @@ function ownerKey(uid: string): string {
 
 /**
  * Where an event may concern an Election, so that an event looks only at the Elections it may
- * concern: the labels its selector requires (or "*" when it requires none), the pods it names (leader, preferred holder), its Lease, its Service, and its uid (as an owner).
+ * concern: the labels its selector requires (or "*" when it requires none), the pods it names
+ * (leader, preferred holder), its Lease, its Service, and its uid (as the owner of slices).
  */
 function electionIndexKeys(e: Election): string[] {
   const { namespace, uid } = e.metadata;
