@@ -269,8 +269,10 @@ export class ElectionController {
     return caches.slices.byIndex(ownerKey(election.metadata.uid ?? ""));
   }
 
+  /** An Event on the Election, and the same as one log line. */
   private async report(election: Election, event: ElectionEvent): Promise<void> {
     const { namespace, name, uid } = election.metadata;
+    this.o.log.info({ election: keyOf(namespace, name), reason: event.reason }, event.note);
     const body = {
       apiVersion: "events.k8s.io/v1",
       kind: "Event",

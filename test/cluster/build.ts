@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { ETCD_VERSION, KUBERNETES_VERSION } from "./versions.ts";
+import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from "./versions.ts";
 
 export interface Binaries {
   etcd: string;
@@ -42,6 +42,18 @@ export async function ensureBinaries(log: (line: string) => void = console.error
   await buildOnce(kubernetesDir(), `kubernetes v${KUBERNETES_VERSION}`, log, buildKubernetes);
   await buildOnce(etcdDir(), `etcd v${ETCD_VERSION}`, log, buildEtcd);
   return binaries();
+}
+
+/** The path of helm, built from its Go module into the cache the first time. */
+export async function ensureHelm(log: (line: string) => void = console.error): Promise<string> {
+  const dir = join(cacheRoot(), `helm-v${HELM_VERSION}`);
+  await buildOnce(dir, `helm v${HELM_VERSION}`, log, async (work, out, progress) => {
+    await mkdir(work, { recursive: true });
+    await writeFile(join(work, "go.mod"), `module elector.dev/tools/helm\n\ngo 1.26.0\n\nrequire helm.sh/helm/v4 v${HELM_VERSION}\n`);
+    const ldflags = `-s -w -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION}`;
+    await goBuild(work, ["-trimpath", "-ldflags", ldflags, "-o", join(out, "helm"), "helm.sh/helm/v4/cmd/helm"], progress);
+  });
+  return join(dir, "bin", "helm");
 }
 
 /**

@@ -4,3 +4,5 @@
  */
 export const KUBERNETES_VERSION = "1.36.3";
 export const ETCD_VERSION = "3.6.16";
+/** helm, for the chart's tests (lint, template, install), built from helm.sh/helm/v4 like the rest. */
+export const HELM_VERSION = "4.3.1";

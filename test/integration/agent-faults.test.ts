@@ -5,14 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
+import { eventually, kubectl, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace } from "../support/cluster.ts";
 import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { startFaultProxy } from "../support/faultproxy.ts";
 
@@ -26,19 +25,13 @@ function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<
   });
 }
 
-async function scratch(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "elector-faults-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** Waits for the agent's first failed lock request, so that counting starts with its retries. */
 function firstFailure(agent: Agent): Promise<true> {
   return eventually("the first failed request", () => Promise.resolve(agent.logged("lock request failed; retrying").length > 0 ? true : undefined));
 }
 
 test("bad configuration: one line on stderr, a non-zero exit, no stack trace", async (t) => {
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const garbage = join(dir, "garbage.yaml");
   await writeFile(garbage, "this: [is not: a kubeconfig\n");
   const { plane } = await testCluster();
@@ -70,7 +63,7 @@ test("bad configuration: one line on stderr, a non-zero exit, no stack trace", a
 
 test("an unreachable API server is retried with backoff, without exiting", async (t) => {
   const namespace = await testNamespace(t);
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const { plane } = await testCluster();
   const deadPort = await freePort();
   const kubeconfig = join(dir, "dead.kubeconfig");
@@ -90,7 +83,7 @@ test("an unreachable API server is retried with backoff, without exiting", async
 
 test("503 and 429 from the API server are retried with backoff, and the agent leads once they stop", async (t) => {
   const namespace = await testNamespace(t);
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const { plane } = await testCluster();
   const proxy = await startFaultProxy(plane, join(dir, "proxied.kubeconfig"));
   t.after(() => {
@@ -117,17 +110,11 @@ test("503 and 429 from the API server are retried with backoff, and the agent le
 
 test("403 names the missing RBAC rule, and the agent leads once it is granted", async (t) => {
   const namespace = await testNamespace(t);
-  const dir = await scratch(t);
-  const { plane, kc } = await testCluster();
+  const dir = await scratchDir(t);
+  const { kc } = await testCluster();
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "member" } } });
-  const token = await core.createNamespacedServiceAccountToken({ name: "member", namespace, body: { spec: { audiences: [] } } });
-  const kubeconfig = join(dir, "member.kubeconfig");
-  const ca = Buffer.from(await (await import("node:fs/promises")).readFile(plane.pki.caCert)).toString("base64");
-  await writeFile(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${plane.server}", certificate-authority-data: ${ca}}}]\nusers: [{name: u, user: {token: "${token.status?.token ?? ""}"}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
-  );
+  const kubeconfig = await serviceAccountKubeconfig(namespace, "member", dir);
   const agent = await startAgent(t, { namespace, election: "db", id: "member", kubeconfig });
   const denied = await eventually("a 403 in the log", () => {
     const line = agent.logged("lock request failed; retrying").find((l) => String(l.err).includes("403"));

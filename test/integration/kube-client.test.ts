@@ -4,20 +4,13 @@
  * tokens, $KUBECONFIG lists), requests with the server's Status on failure, and watches.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { ApiError, KubeClient, type KubeObject } from "../../src/kube/client.ts";
 import { KubeconfigError, loadConnection, type Surroundings } from "../../src/kube/kubeconfig.ts";
-import { eventually, testCluster, testNamespace } from "../support/cluster.ts";
-
-async function scratch(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "elector-kube-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { eventually, scratchDir, testCluster, testNamespace } from "../support/cluster.ts";
 
 const nowhere = (dir: string, env: NodeJS.ProcessEnv = {}): Surroundings => ({ env, home: dir, serviceAccountDir: join(dir, "no-service-account") });
 
@@ -40,7 +33,7 @@ async function serviceAccountToken(namespace: string): Promise<string> {
 
 test("in a pod: the service account's token and CA, and the API server from KUBERNETES_SERVICE_*", async (t) => {
   const namespace = await testNamespace(t);
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const { plane } = await testCluster();
   const serviceAccountDir = join(dir, "serviceaccount");
   await mkdir(serviceAccountDir);
@@ -56,7 +49,7 @@ test("in a pod: the service account's token and CA, and the API server from KUBE
 
 test("a kubeconfig with client certificate files relative to it, and one with a bearer token", async (t) => {
   const namespace = await testNamespace(t);
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const { plane } = await testCluster();
   const rel = (file: string): string => relative(dir, file);
   const byFiles = join(dir, "files.kubeconfig");
@@ -93,7 +86,7 @@ test("a kubeconfig with client certificate files relative to it, and one with a 
 });
 
 test("$KUBECONFIG lists files merged as kubectl merges them: the first to name an entry wins", async (t) => {
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const { plane } = await testCluster();
   // The first file names the context and redefines the admin kubeconfig's cluster; the second
   // (the admin kubeconfig, its own current-context ignored) supplies the context and the user.
@@ -109,7 +102,7 @@ test("$KUBECONFIG lists files merged as kubectl merges them: the first to name a
 });
 
 test("what the lookup cannot use is named in one line", async (t) => {
-  const dir = await scratch(t);
+  const dir = await scratchDir(t);
   const write = async (name: string, text: string): Promise<string> => {
     await writeFile(join(dir, name), text);
     return join(dir, name);

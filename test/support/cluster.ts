@@ -6,6 +6,9 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { DEFAULT_CLUSTER_DIR, load, up, type ControlPlane } from "../cluster/controlplane.ts";
@@ -57,6 +60,29 @@ export async function createNamespace(kc: KubeConfig, purpose: string): Promise<
     },
   });
   return name;
+}
+
+/** A temporary folder for this test's files, removed when it ends. */
+export async function scratchDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "elector-test-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A kubeconfig file in `dir` that acts as ServiceAccount `name` of `namespace` (which must exist),
+ * with a fresh token: to run elector's processes with exactly the permissions RBAC gives them.
+ */
+export async function serviceAccountKubeconfig(namespace: string, name: string, dir: string): Promise<string> {
+  const { plane, kc } = await testCluster();
+  const token = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [] } } });
+  const ca = (await readFile(plane.pki.caCert)).toString("base64");
+  const file = join(dir, `${namespace}-${name}.kubeconfig`);
+  await writeFile(
+    file,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${plane.server}", certificate-authority-data: ${ca}}}]\nusers: [{name: u, user: {token: "${token.status?.token ?? ""}"}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+  );
+  return file;
 }
 
 export interface Run {

@@ -56,11 +56,11 @@ export async function launchOperator(kubeconfig: string, namespace: string, args
   return { process: new Agent("operator", health, child, false), metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
 }
 
-/** `elector operator` for one namespace, stopped when the test ends. */
-export async function startOperator(t: TestContext, namespace: string, args: string[] = []): Promise<RunningOperator> {
+/** `elector operator` for one namespace, stopped when the test ends; as cluster admin unless given a kubeconfig. */
+export async function startOperator(t: TestContext, namespace: string, args: string[] = [], kubeconfig?: string): Promise<RunningOperator> {
   await installCrd();
   const { plane } = await testCluster();
-  const running = await launchOperator(plane.kubeconfig, namespace, args);
+  const running = await launchOperator(kubeconfig ?? plane.kubeconfig, namespace, args);
   const operator = running.process;
   t.after(async () => {
     // A test may have killed it already. One that does not exit on SIGTERM is a bug worth failing
