@@ -70,6 +70,8 @@ test("the rendered chart is accepted by the API server, and the operator's pod p
   assert.ok(podSpec);
   const command = podSpec.containers[0]?.command ?? [];
   for (const flag of OPERATOR_NODE_FLAGS) assert.ok(command.includes(flag), `the Deployment runs node with ${flag}, as the benchmark measured: ${command.join(" ")}`);
+  // The chart was only dry-run applied; the pod's admission looks its ServiceAccount up.
+  await kubectl(["create", "serviceaccount", "rel-operator", "-n", namespace]);
   const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "operator-pod", namespace }, spec: podSpec };
   const admitted = await kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify(pod));
   assert.equal(admitted.code, 0, `the operator's pod in a restricted namespace: ${admitted.stderr}`);
