@@ -143,7 +143,9 @@ async function main(): Promise<number> {
   const refreshing = new AbortController();
   const refresh = async (): Promise<void> => {
     const next = await snapshot(namespace, agents);
-    if (!live && next.electionRow !== view.electionRow) console.log(next.electionRow);
+    // Without a terminal, a line only when NAME, LEADER, TRANSITIONS or READY change, not AGE.
+    const meaning = (row: string): string => row.split("\n").map((l) => l.split(/\s+/).slice(0, 4).join(" ")).join("\n");
+    if (!live && meaning(next.electionRow) !== meaning(view.electionRow)) console.log(next.electionRow);
     Object.assign(view, next);
     draw(view);
   };
