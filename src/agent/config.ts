@@ -43,6 +43,8 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: "kubeconfig", usage: "The kubeconfig file. Default: in-cluster config, then $KUBECONFIG." },
   { name: "lock-type", usage: `The lock object's kind: ${LOCK_TYPES.join(", ")} (default "leases").` },
   { name: "namespace", usage: "The lock's namespace. Default: the pod's namespace, else \"default\"." },
+  { name: "election-namespace", usage: "The contrib leader-elector's name for -namespace." },
+  { name: "use-cluster-credentials", usage: "Accepted for the contrib leader-elector; in a pod, in-cluster credentials are the default anyway.", boolean: true },
   { name: "ttl", usage: "k8s-elector's TTL: lease duration = ttl, renew deadline = ttl/3, retry period = ttl/6." },
   { name: "lease-duration", usage: "How long followers wait before taking over an unrenewed lease (default 15s)." },
   { name: "renew-deadline", usage: "How long the leader retries renewing before it stops leading (default 10s)." },
@@ -89,7 +91,8 @@ export function parseAgentConfig(argv: string[], environment: Environment): Agen
   const identity = flag("id") ?? (awaitElection ? fromEnv("IDENTITY") : undefined) ?? environment.hostname;
   if (identity === "") throw new ConfigError("empty -id, and no hostname to default to");
 
-  const namespace = flag("namespace") ?? (awaitElection ? fromEnv("LOCK_NAMESPACE") : undefined) ?? environment.podNamespace ?? "default";
+  if (flag("namespace") !== undefined && flag("election-namespace") !== undefined) throw new ConfigError("-namespace and -election-namespace name the same thing: give one");
+  const namespace = flag("namespace") ?? flag("election-namespace") ?? (awaitElection ? fromEnv("LOCK_NAMESPACE") : undefined) ?? environment.podNamespace ?? "default";
   if (!isDnsLabel(namespace)) throw new ConfigError(`invalid namespace "${namespace}": must be a lowercase DNS label`);
 
   const httpText = flag("http") ?? (awaitElection ? fromEnv("STATUS_ENDPOINT") : undefined);

@@ -48,6 +48,15 @@ test("defaults: identity from the hostname, the pod's namespace, leases, client-
   assert.equal(config(["-election=db"], { ...pod, podNamespace: undefined }).namespace, "default");
 });
 
+test("the contrib leader-elector's arguments work unchanged", () => {
+  const c = config(["--election=example", "--election-namespace=apps", "--http=0.0.0.0:4040", "--use-cluster-credentials", "--id=pod-a"]);
+  assert.equal(c.election, "example");
+  assert.equal(c.namespace, "apps");
+  assert.equal(c.identity, "pod-a");
+  assert.deepEqual(c.http, { host: "0.0.0.0", port: 4040 });
+  assert.match(error(["-election=db", "-namespace=a", "-election-namespace=b"]), /-namespace and -election-namespace name the same thing/);
+});
+
 test("-ttl derives the timing as k8s-elector does, and explicit durations win", () => {
   assert.deepEqual(config(["-election=db", "-ttl=12s"]).timing, { leaseDurationMs: 12_000, renewDeadlineMs: 4_000, retryPeriodMs: 2_000 });
   assert.deepEqual(config(["-election=db", "--lease-duration", "4s", "--renew-deadline=3s", "--retry-period", "1s"]).timing, {
