@@ -22,7 +22,7 @@ import { adminGet, down, up, type ControlPlane } from "../test/cluster/controlpl
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST, launchAgent, launchPeer, SHIPPED, type Agent, type LaunchOptions } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
-import { ms, row, rssMb, summarize, writeSection, type Summary } from "./report.ts";
+import { ms, row, rssMb, summarize, targetRow, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
   options: {
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     /** The issue's targets for elector, judged from this run's figures. */
     const targets: string[] = [];
     const judge = (target: string, measured: string, met: boolean): void => {
-      targets.push(`| ${target} | ${measured} | ${met ? "met" : "**not met**"} |`);
+      targets.push(targetRow(target, measured, met));
     };
     const elector = <T>(rows: [string, T][]): T | undefined => rows.find(([impl]) => impl === "elector")?.[1];
     for (const [timingName, timing, leaseMs] of TIMINGS) {

@@ -36,7 +36,7 @@ import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { freePort } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
 import { candidatePod, CRD, OPERATOR_NODE_FLAGS, podStatus } from "../test/support/operator.ts";
-import { ms, row, rssMb, summarize, writeSection, type Summary } from "./report.ts";
+import { ms, row, rssMb, summarize, targetRow, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
   options: {
@@ -324,7 +324,7 @@ function report(cells: Cell[], started: Date): string[] {
   const at = (n: number): Cell | undefined => cells.find((c) => c.elections === n);
   const targets: string[] = [];
   const judge = (target: string, measured: string, met: boolean): void => {
-    targets.push(`| ${target} | ${measured} | ${met ? "met" : "**not met**"} |`);
+    targets.push(targetRow(target, measured, met));
   };
   const one = at(1);
   const thousand = at(1000);

@@ -21,6 +21,9 @@ export const ms = (v: number): string => (Number.isNaN(v) ? "–" : v >= 1000 ? 
 /** A table row: name, count, p50, p90, p99, max, mean. */
 export const row = (name: string, s: Summary): string => `| ${name} | ${s.n} | ${ms(s.p50)} | ${ms(s.p90)} | ${ms(s.p99)} | ${ms(s.max)} | ${ms(s.mean)} |`;
 
+/** A row of a targets table: the target, what this run measured, and whether that meets it. */
+export const targetRow = (target: string, measured: string, met: boolean): string => `| ${target} | ${measured} | ${met ? "met" : "**not met**"} |`;
+
 /** Resident memory (VmRSS) of a process, in MB. */
 export async function rssMb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, "utf8");
