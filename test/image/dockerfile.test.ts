@@ -5,13 +5,12 @@
  * Then the final stage's ENTRYPOINT runs. What the Dockerfile says is what is tested.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { scratchDir, type Run } from "../support/cluster.ts";
+import { runCommand, scratchDir, type Run } from "../support/cluster.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 /** Where the base images keep Node; here, this process's Node 24. */
@@ -19,12 +18,7 @@ const IMAGE_NODE = "/nodejs/bin/node";
 
 function run(file: string, args: string[], cwd: string): Promise<Run> {
   // The base image's PATH: its node (and npm, npx) first.
-  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` };
-  return new Promise((resolve) => {
-    execFile(file, args, { cwd, env, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runCommand(file, args, { cwd, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` } });
 }
 
 /** Builds every stage into `root/<stage>`; returns the final stage's folder and its ENTRYPOINT. */

@@ -4,25 +4,20 @@
  * malformed record in an existing lock treated as expired.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { eventually, kubectl, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace } from "../support/cluster.ts";
+import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
 import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { startFaultProxy } from "../support/faultproxy.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { timeout: 20_000, env }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return runCommand(process.execPath, [MAIN, ...args], { env, timeoutMs: 20_000 });
 }
 
 /** Waits for the agent's first failed lock request, so that counting starts with its retries. */

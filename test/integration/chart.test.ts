@@ -5,24 +5,19 @@
  * the agents run with the chart's ServiceAccounts and work, and are denied what they do not need.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, loadAll } from "js-yaml";
 import { ensureHelm } from "../cluster/build.ts";
 import { FAST, startAgent, waitForOneLeader } from "../support/agents.ts";
-import { eventually, kubectl, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
+import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
 import { apply, createPod, installCrd, labelled, OPERATOR_NODE_FLAGS, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/elector", import.meta.url));
 
 async function helm(args: string[]): Promise<Run> {
   const [bin, { plane }] = await Promise.all([ensureHelm(), testCluster()]);
-  return new Promise((resolve) => {
-    execFile(bin, [...args, "--kubeconfig", plane.kubeconfig], { maxBuffer: 16 * 2 ** 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+  return runCommand(bin, [...args, "--kubeconfig", plane.kubeconfig]);
 }
 
 interface Manifest {

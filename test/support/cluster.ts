@@ -91,16 +91,20 @@ export interface Run {
   stderr: string;
 }
 
+/** Runs a program to its end and says how it went; never throws on a non-zero exit. */
+export function runCommand(file: string, args: string[], options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 0, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
 /** Runs the cluster's kubectl against the test control plane; never throws on a non-zero exit. */
 export async function kubectl(args: string[], input?: string): Promise<Run> {
   const { plane } = await testCluster();
-  return new Promise((resolve) => {
-    const child = execFile(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
+  return runCommand(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], input === undefined ? {} : { input });
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
