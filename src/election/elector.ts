@@ -15,6 +15,8 @@
  *   renewal was written, may take over (assuming clocks that run at the same rate).
  * - Each acquisition by this process increments leaseTransitions, also when the previous holder had
  *   the same identity (a restarted process starts a new term); that number is the fencing token.
+ * - A claim whose answer was lost (timeout, dropped connection, 409) but that the lock then shows
+ *   exactly as sent starts its term, counted from when it was sent, if that is within renewDeadline.
  * - On shutdown and on a planned handover it releases only after onStoppedLeading has returned,
  *   writing exactly client-go's release record.
  *
@@ -136,6 +138,12 @@ export class Elector {
   /** onStoppedLeading in progress; no new term starts before it has finished. */
   private stopping: Promise<void> | undefined;
   private malformedReported = "";
+  /**
+   * A claim whose answer was not a success (a timeout, a dropped connection, even a 409) may still
+   * have been written. If the lock then shows exactly that record, the term is ours: client-go
+   * adopts any record naming its identity, we adopt only the one we sent.
+   */
+  private unanswered: { record: LeaderElectionRecord; startedAt: number } | undefined;
 
   constructor(options: ElectorOptions) {
     validateTiming(options);
@@ -336,9 +344,16 @@ export class Elector {
   /** Writes a record; true when it is now ours. Conflicts are lost races, other errors propagate. */
   private async write(record: LeaderElectionRecord, term: Term | undefined, startedAt: number, how: "create" | "update"): Promise<boolean> {
     let state: LockState;
+    this.unanswered = undefined;
     try {
       state = how === "create" ? await this.lock.create(record) : await this.lock.update(record);
     } catch (err) {
+      if (!term) {
+        this.unanswered = { record, startedAt };
+        // The watch may have shown the write before its answer failed.
+        this.adoptIfUnanswered(this.observed);
+        if (this.term) return true;
+      }
       if (!(err instanceof ConflictError)) throw err;
       this.stale = true;
       this.log.debug({ lock: this.lock.describe() }, "lost a race for the lock");
@@ -381,12 +396,26 @@ export class Elector {
       this.log.info({ lock: this.lock.describe(), leader, leaseTransitions: state?.record.leaderTransitions ?? 0 }, leader ? "new leader observed" : "no leader");
       this.callbacks.onNewLeader?.(leader);
     }
+    this.adoptIfUnanswered(state);
     const term = this.term;
     if (term && this.observedLoss(term)) {
       // Learnt from a watch event or a read: stop at once rather than at the next renewal.
       void this.stopLeading("lost");
     }
     if (term && this.handoverRequested()) this.notify();
+  }
+
+  /** Starts the term of an unanswered claim that `state` shows landed, if it is still within its renew deadline. */
+  private adoptIfUnanswered(state: LockState | undefined): void {
+    const claim = this.unanswered;
+    if (!claim || this.term || !state || state.malformed) return;
+    if (!sameClaim(state.record, claim.record)) return;
+    this.unanswered = undefined;
+    // Counting from when the write was sent is safe: it landed no earlier, and others count from later still.
+    if (this.clock.monotonic() >= claim.startedAt + this.timing.renewDeadlineMs) return;
+    this.log.info({ lock: this.lock.describe(), token: claim.record.leaderTransitions }, "a claim whose answer was lost had taken the lock");
+    this.startLeading(claim.record, claim.startedAt);
+    this.notify();
   }
 
   private reportMalformed(state: LockState): void {
@@ -521,4 +550,10 @@ export class Elector {
       };
     });
   }
+}
+
+/** The same holder, term and acquireTime: the record one claim wrote (times compared to the second, as legacy locks store them). */
+function sameClaim(a: LeaderElectionRecord, b: LeaderElectionRecord): boolean {
+  const seconds = (d: Date | undefined): number | undefined => (d ? Math.floor(d.getTime() / 1000) : undefined);
+  return a.holderIdentity === b.holderIdentity && a.leaderTransitions === b.leaderTransitions && seconds(a.acquireTime) === seconds(b.acquireTime);
 }

@@ -1,7 +1,7 @@
 /**
  * Bad input and a hostile world: one clear line and a non-zero exit for bad configuration; retries
  * without a crash loop for an unreachable API server; the missing RBAC rule named on 403; a
- * malformed record in an existing lock treated as expired.
+ * malformed record in an existing lock treated as expired; a claim whose answer is lost recognised.
  */
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
 import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
-import { startFaultProxy } from "../support/faultproxy.ts";
+import { LOSE_ANSWER, startFaultProxy } from "../support/faultproxy.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
@@ -101,6 +101,31 @@ test("503 and 429 from the API server are retried with backoff, and the agent le
   assert.equal((await agent.status())?.is_leader, false);
   fault = undefined;
   await waitForOneLeader([agent], 15_000);
+});
+
+test("a claim whose answer is lost on the way back still starts leading, without waiting out the lease", async (t) => {
+  const namespace = await testNamespace(t);
+  const dir = await scratchDir(t);
+  const { plane } = await testCluster();
+  const proxy = await startFaultProxy(plane, join(dir, "proxied.kubeconfig"));
+  t.after(() => {
+    proxy.close();
+  });
+  const first = await startAgent(t, { namespace, election: "db", id: "pod-a" });
+  await waitForOneLeader([first]);
+  // pod-b's first write is its claim: the API server applies it, pod-b gets a dropped connection.
+  proxy.inject = (req) => (req.method === "PUT" && proxy.injected === 0 ? LOSE_ANSWER : undefined);
+  const second = await startAgent(t, { namespace, election: "db", id: "pod-b", kubeconfig: proxy.kubeconfig });
+  await eventually("pod-b to follow", async () => ((await second.status())?.leader === "pod-a" ? true : undefined));
+  const released = Date.now();
+  first.kill("SIGTERM");
+  await waitForOneLeader([second], 10_000);
+  const elapsed = Date.now() - released;
+  assert.equal(proxy.injected, 1);
+  assert.equal(second.logged("a claim whose answer was lost had taken the lock").length, 1);
+  assert.equal((await second.status())?.fencing_token, 1);
+  // Waiting out its own record would take the 4 s lease.
+  assert.ok(elapsed < 2000, `took ${elapsed} ms`);
 });
 
 test("403 names the missing RBAC rule, and the agent leads once it is granted", async (t) => {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { after, test, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { eventually, testNamespace } from "../support/cluster.ts";
@@ -24,10 +24,13 @@ interface Run {
   stopped: boolean;
 }
 
-async function tempFile(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "elector-wrapper-"));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return join(dir, "runs.log");
+// One directory for the file, removed after its last test: a test's own after-hooks run in the
+// order they were added, so a per-test directory would go while that test's commands still write.
+const dir = await mkdtemp(join(tmpdir(), "elector-wrapper-"));
+after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
+
+function tempFile(t: TestContext): string {
+  return join(dir, `${t.name.replace(/\W+/g, "-")}.log`);
 }
 
 /** The command's runs, one per (identity, token), from the heartbeat file. */
@@ -55,7 +58,7 @@ function wrapper(t: TestContext, namespace: string, file: string, id: string, ex
 
 test("the command starts only on the elected pod, with its fencing token and identity", async (t) => {
   const namespace = await testNamespace(t);
-  const file = await tempFile(t);
+  const file = tempFile(t);
   const agents = await Promise.all(["pod-a", "pod-b"].map((id) => wrapper(t, namespace, file, id)));
   const leader = await waitForOneLeader(agents);
   await sleep(1000);
@@ -69,7 +72,7 @@ test("the command starts only on the elected pod, with its fencing token and ide
 
 test("SIGTERM reaches the command; the agent releases and exits with the command's code", async (t) => {
   const namespace = await testNamespace(t);
-  const file = await tempFile(t);
+  const file = tempFile(t);
   const agents = await Promise.all(["pod-a", "pod-b"].map((id) => wrapper(t, namespace, file, id, { env: { EXIT_ON_TERM: "7" } })));
   const first = await waitForOneLeader(agents);
   first.kill("SIGTERM");
@@ -88,7 +91,7 @@ test("SIGTERM reaches the command; the agent releases and exits with the command
 
 test("when the command exits by itself, the agent releases and exits with its code", async (t) => {
   const namespace = await testNamespace(t);
-  const file = await tempFile(t);
+  const file = tempFile(t);
   const a = await wrapper(t, namespace, file, "pod-a", { env: { EXIT_AFTER_BEATS: "5", EXIT_CODE: "3" } });
   assert.equal(await a.exited, 3);
   assert.equal(a.logged("released the lock").length, 1);
@@ -96,7 +99,7 @@ test("when the command exits by itself, the agent releases and exits with its co
 
 test("a wrapper that lost leadership while frozen stops its command and exits 1", async (t) => {
   const namespace = await testNamespace(t);
-  const file = await tempFile(t);
+  const file = tempFile(t);
   const a = await wrapper(t, namespace, file, "pod-a");
   await waitForOneLeader([a]);
   const b = await wrapper(t, namespace, file, "pod-b");
@@ -112,7 +115,7 @@ test("a wrapper that lost leadership while frozen stops its command and exits 1"
 
 test("across many kills the command never runs on two pods at once, and tokens only grow", async (t) => {
   const namespace = await testNamespace(t);
-  const file = await tempFile(t);
+  const file = tempFile(t);
   const ids = ["pod-a", "pod-b", "pod-c"];
   const pods = new Map<string, Agent>();
   for (const id of ids) pods.set(id, await wrapper(t, namespace, file, id));

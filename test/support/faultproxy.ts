@@ -1,7 +1,7 @@
 /**
  * A TLS proxy in front of the real API server that answers chosen requests with an error status
- * (503, 429, …) and forwards the rest, watches included: server-side faults on demand, with the
- * real API server behind them. It presents the API server's own serving certificate and forwards
+ * (503, 429, …), or forwards them and drops the connection instead of the answer, and forwards the
+ * rest, watches included: faults on demand, with the real API server behind them. It presents the API server's own serving certificate and forwards
  * as the admin user.
  */
 import { readFile, writeFile } from "node:fs/promises";
@@ -15,9 +15,12 @@ export interface Fault {
   reason: string;
 }
 
+/** The request reaches the API server, but its answer never reaches the client. */
+export const LOSE_ANSWER = "lose-answer";
+
 export interface FaultProxy {
   /** The fault for a request, or undefined to forward it. */
-  inject: (req: IncomingMessage) => Fault | undefined;
+  inject: (req: IncomingMessage) => Fault | typeof LOSE_ANSWER | undefined;
   /** How many requests were answered with a fault. */
   injected: number;
   /** A kubeconfig that points at the proxy. */
@@ -33,7 +36,7 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
   const proxy: FaultProxy = { inject: () => undefined, injected: 0, kubeconfig: kubeconfigPath, close: () => undefined };
   const server: Server = createServer({ cert: servingCert, key: servingKey }, (req, res) => {
     const fault = proxy.inject(req);
-    if (fault) {
+    if (fault && fault !== LOSE_ANSWER) {
       proxy.injected += 1;
       const status = { kind: "Status", apiVersion: "v1", status: "Failure", message: `injected ${fault.code}`, reason: fault.reason, code: fault.code };
       res.writeHead(fault.code, { "content-type": "application/json", ...(fault.code === 429 ? { "retry-after": "1" } : {}) });
@@ -43,6 +46,12 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
     const forwarded = request(
       { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host }, ca, cert, key },
       (upstreamRes) => {
+        if (fault === LOSE_ANSWER) {
+          proxy.injected += 1;
+          upstreamRes.resume();
+          res.destroy();
+          return;
+        }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         upstreamRes.pipe(res);
       },

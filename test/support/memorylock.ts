@@ -75,6 +75,12 @@ export class MemoryLock implements Lock {
   /** While true, watch events are not delivered (a silently hung watch). */
   watchHung = false;
   requests = 0;
+  /**
+   * The next write lands but its answer is lost: a timeout, or a 409 (ConflictError). With
+   * `afterEvent`, the answer fails only once the write's watch event has been delivered; with
+   * `cutOff`, the API server becomes unreachable the moment the write lands.
+   */
+  loseNextAnswer: { as: "timeout" | "conflict"; afterEvent: boolean; cutOff?: boolean } | undefined;
   private seen: number | undefined;
   private onState: ((s: LockState | undefined) => void) | undefined;
   private onStatus: ((connected: boolean) => void) | undefined;
@@ -99,7 +105,7 @@ export class MemoryLock implements Lock {
   }
 
   create(record: LeaderElectionRecord): Promise<LockState> {
-    return this.request(() => {
+    return this.write(() => {
       if (this.store.stored) throw new ConflictError("already exists");
       this.seen = this.store.put(this.identity, record, undefined);
       return this.current();
@@ -107,7 +113,7 @@ export class MemoryLock implements Lock {
   }
 
   update(record: LeaderElectionRecord): Promise<LockState> {
-    return this.request(() => {
+    return this.write(() => {
       this.seen = this.store.put(this.identity, record, this.seen ?? -1);
       return this.current();
     });
@@ -142,6 +148,16 @@ export class MemoryLock implements Lock {
     const state = this.store.state();
     if (!state) throw new Error("lock object vanished");
     return state;
+  }
+
+  private async write(fn: () => LockState): Promise<LockState> {
+    const state = await this.request(fn);
+    const lost = this.loseNextAnswer;
+    if (!lost) return state;
+    this.loseNextAnswer = undefined;
+    if (lost.cutOff) this.unreachable = true;
+    if (lost.afterEvent) await new Promise(setImmediate);
+    throw lost.as === "conflict" ? new ConflictError("conflict") : new Error("no response within 1500 ms");
   }
 
   private async request<T>(fn: () => T): Promise<T> {

@@ -206,6 +206,52 @@ test("every acquisition increments the token, also by a restarted process with t
   assert.deepEqual(monitor.starts.map((s) => s.token), [0, 1]);
 });
 
+for (const as of ["timeout", "conflict"] as const) {
+  for (const afterEvent of [false, true]) {
+    test(`a claim whose answer is lost (${as}, ${afterEvent ? "after" : "before"} its watch event) is recognised when the lock shows it`, async (t) => {
+      const { store, clock, monitor } = setup(t);
+      const a = candidate("a", store, clock, monitor);
+      await clock.advance(0);
+      const b = candidate("b", store, clock, monitor);
+      await clock.advance(RP);
+      b.lock.loseNextAnswer = { as, afterEvent };
+      await a.stop();
+      await clock.advance(0);
+      // Without recognising its own write, b would wait out its own record: one lease duration with no leader.
+      assert.equal(b.elector.isLeader(), true);
+      assert.equal(b.elector.status().token, 1);
+      assert.deepEqual(monitor.starts, [{ id: "a", token: 0 }, { id: "b", token: 1 }]);
+      await clock.advance(3 * RP);
+      assert.deepEqual([store.stored?.record.holderIdentity, store.stored?.record.leaderTransitions], ["b", 1], "b renews the adopted term");
+      const { renewTime, acquireTime } = store.stored?.record ?? {};
+      assert.ok(renewTime && acquireTime && renewTime > acquireTime, "renewed since the claim");
+      await b.stop();
+    });
+  }
+}
+
+test("a claim seen to have landed only after its renew deadline is not adopted", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  const a = candidate("a", store, clock, monitor);
+  await clock.advance(0);
+  const b = candidate("b", store, clock, monitor);
+  await clock.advance(RP);
+  b.lock.loseNextAnswer = { as: "timeout", afterEvent: false, cutOff: true };
+  await a.stop();
+  await clock.advance(RD);
+  assert.equal(store.stored?.record.holderIdentity, "b", "the claim landed");
+  b.lock.unreachable = false;
+  // Retries back off up to 2 × RP × 1.6 (random() = 0.5).
+  await clock.advance(4 * RP);
+  assert.equal(b.elector.status().leader, "b", "b has read its own record");
+  assert.equal(b.elector.isLeader(), false, "a term that would already be past its deadline is not started");
+  await clock.advance(LD);
+  assert.equal(b.elector.isLeader(), true);
+  assert.equal(b.elector.status().token, 2, "b waited its own record out and took a new term");
+  assert.deepEqual(monitor.starts, [{ id: "a", token: 0 }, { id: "b", token: 2 }]);
+  await b.stop();
+});
+
 test("a leader that sees another holder in the lock stops at once", async (t) => {
   const { store, clock, monitor } = setup(t);
   const a = candidate("a", store, clock, monitor);
