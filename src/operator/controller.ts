@@ -182,9 +182,10 @@ export class ElectionController {
     if (!election.metadata.finalizers?.includes(FINALIZER)) return;
     const { leaderLabel } = election.spec;
     if (leaderLabel) {
-      for (const pod of this.candidates(election, caches)) {
-        if (pod.metadata?.labels?.[leaderLabel.key] === leaderLabel.value) await this.setLabel(election.metadata.namespace, pod.metadata.name ?? "", leaderLabel.key, null);
-      }
+      const labelled = this.candidates(election, caches).filter((pod) => pod.metadata?.labels?.[leaderLabel.key] === leaderLabel.value);
+      // And the pod labelled last, which may have left the selector since.
+      const names = new Set([...labelled.map((pod) => pod.metadata?.name ?? ""), ...(election.status?.leaderPod ? [election.status.leaderPod.name] : [])]);
+      for (const name of names) await this.setLabel(election.metadata.namespace, name, leaderLabel.key, null);
     }
     for (const slice of this.ownedSlices(election, caches)) await this.deleteSlice(election.metadata.namespace, slice.metadata?.name ?? "");
     await this.patch(electionPath(election), {

@@ -116,6 +116,10 @@ export function project(world: World): Decision {
   if (leaderLabel) {
     const carrier = leaderPod?.name;
     const remove = pods.filter((p) => p.name !== carrier && p.labels[leaderLabel.key] === leaderLabel.value).map((p) => p.name);
+    // The pod labelled last may have left the selector still carrying the label: it is no candidate
+    // now, but the label is this Election's to take back.
+    const labelledLast = prev.leaderPod?.name;
+    if (labelledLast && labelledLast !== carrier && !pods.some((p) => p.name === labelledLast)) remove.push(labelledLast);
     decision.label = { key: leaderLabel.key, value: leaderLabel.value, ...(carrier ? { carrier } : {}), remove };
   }
   const view = world.service;

@@ -119,6 +119,36 @@ test("a Service with a selector is refused with a condition; deleting the Electi
   assert.equal(lease.stdout, leader.id, "the Lease is left to its holders");
 });
 
+test("a labelled leader pod that leaves the selector loses the label, also when the Election is deleted meanwhile", async (t) => {
+  const namespace = await testNamespace(t);
+  await apply(namespace, SERVICE(namespace));
+  const agents = await candidates(t, namespace);
+  const operator = await startOperator(t, namespace);
+  await apply(namespace, ELECTION(namespace));
+  const first = await waitForOneLeader(agents);
+  await eventually("the label on the leader", async () => ((await labelled(namespace, "leader", "true")).join() === first.id ? true : undefined));
+  const labels = await watchLeaderLabel(namespace, "leader", "true");
+
+  // Still the Lease's holder, but no candidate any more: the operator takes back the label it gave.
+  await kubectl(["label", "pod", first.id, "-n", namespace, "app=retired", "--overwrite"]);
+  await waitForElection(namespace, "db", "LeaderNotACandidate", (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "LeaderNotACandidate");
+  await eventually("no labelled pod", async () => ((await labelled(namespace, "leader", "true")).length === 0 ? true : undefined));
+  first.kill("SIGTERM");
+  const second = await waitForOneLeader(agents.filter((a) => a !== first));
+  await eventually("the label on the new leader", async () => ((await labelled(namespace, "leader", "true")).join() === second.id ? true : undefined));
+  assert.deepEqual(await labels.stop(), [first.id, second.id], "never on two pods");
+  await waitForElection(namespace, "db", `status naming ${second.id}'s pod`, (e) => e.status?.leaderPod?.name === second.id);
+
+  // The same while no operator runs, and the Election is deleted before one is back: its finalizer cleans up.
+  operator.process.kill("SIGTERM");
+  await operator.process.exited;
+  await kubectl(["label", "pod", second.id, "-n", namespace, "app=retired", "--overwrite"]);
+  assert.equal((await kubectl(["delete", "election", "db", "-n", namespace, "--wait=false"])).code, 0);
+  await startOperator(t, namespace);
+  await eventually("the Election gone", async () => ((await getElection(namespace, "db")) === undefined ? true : undefined));
+  assert.deepEqual(await labelled(namespace, "leader", "true"), [], "the finalizer took the label off the pod outside the selector");
+});
+
 test("planned handover: spec.preferredHolder moves leadership to that pod, then is cleared; an impossible one times out with a reason", async (t) => {
   const namespace = await testNamespace(t);
   await apply(namespace, SERVICE(namespace));

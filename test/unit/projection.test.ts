@@ -76,6 +76,17 @@ test("the label leaves every other candidate before it is given to the leader", 
   assert.deepEqual(d.label, { key: "leader", value: "true", carrier: "pod-a", remove: ["pod-b", "pod-c"] });
 });
 
+test("the pod labelled last loses the label when it leaves the selector, and only then is it touched", () => {
+  const spec = { leaderLabel: { key: "leader", value: "true" } };
+  // pod-a led and was labelled, then its app label changed: it is no candidate, but still holds the Lease.
+  const left = project(world({ election: election(spec, seen("pod-a", 0, { leaderPod: { name: "pod-a" } })), pods: [pod("pod-b"), pod("pod-c")] }));
+  assert.deepEqual(left.label, { key: "leader", value: "true", remove: ["pod-a"] });
+  assert.equal(left.status.leaderPod, undefined, "the next reconcile does not touch it again");
+  // While it is a candidate the cached labels decide, as for every candidate.
+  const stayed = project(world({ election: election(spec, seen("pod-a", 0, { leaderPod: { name: "pod-a" } })), lease: lease("pod-b", 1) }));
+  assert.deepEqual(stayed.label, { key: "leader", value: "true", carrier: "pod-b", remove: [] });
+});
+
 test("a lease unrenewed for its duration, by the operator's own observation, routes nowhere", () => {
   const pods = [pod("pod-a", { labels: { app: "db", leader: "true" } }), pod("pod-b")];
   const d = project(world({ election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }), pods, lease: lease("pod-a", 0, { unchangedForMs: 15_000 }), service: SELECTORLESS }));
