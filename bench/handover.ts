@@ -18,7 +18,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { KubeConfig, Watch, type V1Lease } from "@kubernetes/client-node";
-import { adminGet, down, up, type ControlPlane } from "../test/cluster/controlplane.ts";
+import { adminGet, down, downOnInterrupt, up, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST, launchAgent, launchPeer, SHIPPED, type Agent, type LaunchOptions } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
@@ -198,6 +198,7 @@ async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "elector-bench-"));
   const plane = await up(dir);
+  downOnInterrupt(dir);
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const started = new Date();

@@ -31,11 +31,11 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { formatMicroTime } from "../src/election/record.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { loadConnection } from "../src/kube/kubeconfig.ts";
-import { down, up } from "../test/cluster/controlplane.ts";
+import { down, downOnInterrupt, up } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { freePort } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
-import { candidatePod, CRD, OPERATOR_NODE_FLAGS, podStatus } from "../test/support/operator.ts";
+import { candidatePod, installCrd, OPERATOR_NODE_FLAGS, podStatus } from "../test/support/operator.ts";
 import { ms, row, rssMb, summarize, targetRow, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
@@ -259,14 +259,15 @@ async function heapMb(port: number): Promise<{ heapUsed: number; heapTotal: numb
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "elector-bench-operator-"));
   const plane = await up(dir);
+  downOnInterrupt(dir);
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const client = new KubeClient(loadConnection(plane.kubeconfig));
   const started = new Date();
   try {
-    const crd = spawn(plane.kubectl, ["--kubeconfig", plane.kubeconfig, "apply", "--server-side", "-f", CRD], { stdio: "inherit" });
-    await new Promise((resolve) => crd.once("exit", resolve));
-    await eventually("Elections to be served", async () => (await client.request("GET", "/apis/elector.dev/v1alpha1/elections", { timeoutMs: 5000 }).then(() => true).catch(() => undefined)), 60_000);
+    // The test support's helpers (the CRD's install among them) work on the cluster this names.
+    process.env.ELECTOR_TEST_CLUSTER_DIR = dir;
+    await installCrd();
     const namespace = await createNamespace(kc, "bench-operator");
     const metricsPort = await freePort();
     const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { down, up } from "../test/cluster/controlplane.ts";
+import { down, downOnInterrupt, up } from "../test/cluster/controlplane.ts";
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((resolve) => {
@@ -44,11 +44,7 @@ async function main(): Promise<number> {
   const started = Date.now();
   await up(dir);
   console.error(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${dir})`);
-  const stop = (): void => {
-    void down(dir).finally(() => process.exit(130));
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  downOnInterrupt(dir);
   try {
     step("tests");
     // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.

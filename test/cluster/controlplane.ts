@@ -133,6 +133,26 @@ export async function down(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * Stops the control plane in `dir` if this process is interrupted (Ctrl-C, SIGTERM): its
+ * components run detached and would outlive it. Returns what removes the handlers.
+ */
+export function downOnInterrupt(dir: string): () => void {
+  const stop = (): void => {
+    // The work under way now fails as its cluster goes away: expected, and it must not end this
+    // process before the teardown has.
+    process.on("uncaughtException", () => undefined);
+    process.on("unhandledRejection", () => undefined);
+    void down(dir).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  };
+}
+
 export async function status(dir: string): Promise<{ plane: ControlPlane | undefined; alive: Record<Component, boolean>; healthy: boolean }> {
   const plane = await load(dir);
   const alive = Object.fromEntries(COMPONENTS.map((c) => [c, plane ? isAlive(plane.processes[c].pid) : false])) as Record<Component, boolean>;
