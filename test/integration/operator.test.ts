@@ -3,11 +3,11 @@
  * test sets, agents are real processes with --id=<pod name>, the operator is a real process.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { restartApiServer } from "../cluster/controlplane.ts";
 import { FAST, startAgent, startPeer, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
-import { apply, createPod, getElection, labelled, sliceAddresses, startOperator, waitForElection, watchLeaderLabel } from "../support/operator.ts";
+import { apply, createPod, getElection, labelled, sliceAddresses, startOperator, waitForElection, watchLeaderLabel, type RunningOperator } from "../support/operator.ts";
 
 const PODS = [
   ["db-0", "10.1.0.10"],
@@ -15,7 +15,7 @@ const PODS = [
   ["db-2", "10.1.0.12"],
 ] as const;
 
-async function candidates(t: Parameters<typeof startAgent>[0], namespace: string): Promise<Agent[]> {
+async function candidates(t: TestContext, namespace: string): Promise<Agent[]> {
   for (const [name, ip] of PODS) await createPod(namespace, name, { app: "db" }, ip);
   return Promise.all(PODS.map(([id]) => startAgent(t, { namespace, election: "db", id, args: FAST })));
 }
@@ -34,13 +34,18 @@ const SERVICE = (namespace: string, selector?: Record<string, string>): object =
   spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }], ...(selector ? { selector } : {}) },
 });
 
-test("an Election shows who leads, labels the leader pod, keeps the Service's EndpointSlice on it, and follows a handover", async (t) => {
+/** Service `db` (with `serviceSelector`, if given), three candidates with agents, an operator, then Election `db`; returns once one agent leads. */
+async function electionUnderOperator(t: TestContext, serviceSelector?: Record<string, string>): Promise<{ namespace: string; agents: Agent[]; operator: RunningOperator; leader: Agent }> {
   const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace));
+  await apply(namespace, SERVICE(namespace, serviceSelector));
   const agents = await candidates(t, namespace);
   const operator = await startOperator(t, namespace);
   await apply(namespace, ELECTION(namespace));
-  const first = await waitForOneLeader(agents);
+  return { namespace, agents, operator, leader: await waitForOneLeader(agents) };
+}
+
+test("an Election shows who leads, labels the leader pod, keeps the Service's EndpointSlice on it, and follows a handover", async (t) => {
+  const { namespace, agents, operator, leader: first } = await electionUnderOperator(t);
   const ip = new Map<string, string>(PODS);
 
   const elected = await waitForElection(namespace, "db", `status naming ${first.id}, ready`, (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
@@ -82,12 +87,7 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
 });
 
 test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide adds SERVICE and RENEWED", async (t) => {
-  const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace));
-  const agents = await candidates(t, namespace);
-  await startOperator(t, namespace);
-  await apply(namespace, ELECTION(namespace));
-  const leader = await waitForOneLeader(agents);
+  const { namespace, leader } = await electionUnderOperator(t);
   await waitForElection(namespace, "db", "ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
   const table = await kubectl(["get", "el", "-n", namespace]);
   assert.match(table.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\n/);
@@ -100,12 +100,7 @@ test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide ad
 });
 
 test("a Service with a selector is refused with a condition; deleting the Election undoes its routing", async (t) => {
-  const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace, { app: "db" }));
-  const agents = await candidates(t, namespace);
-  await startOperator(t, namespace);
-  await apply(namespace, ELECTION(namespace));
-  const leader = await waitForOneLeader(agents);
+  const { namespace, leader } = await electionUnderOperator(t, { app: "db" });
   const refused = await waitForElection(namespace, "db", "Routed=False", (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "ServiceHasSelector");
   assert.equal(refused.status?.conditions?.find((c) => c.type === "Ready")?.status, "False");
   assert.deepEqual(await sliceAddresses(namespace, "db"), [], "no slice fights the endpointslice controller");
@@ -120,12 +115,7 @@ test("a Service with a selector is refused with a condition; deleting the Electi
 });
 
 test("a labelled leader pod that leaves the selector loses the label, also when the Election is deleted meanwhile", async (t) => {
-  const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace));
-  const agents = await candidates(t, namespace);
-  const operator = await startOperator(t, namespace);
-  await apply(namespace, ELECTION(namespace));
-  const first = await waitForOneLeader(agents);
+  const { namespace, agents, operator, leader: first } = await electionUnderOperator(t);
   await eventually("the label on the leader", async () => ((await labelled(namespace, "leader", "true")).join() === first.id ? true : undefined));
   const labels = await watchLeaderLabel(namespace, "leader", "true");
 
@@ -150,12 +140,7 @@ test("a labelled leader pod that leaves the selector loses the label, also when 
 });
 
 test("planned handover: spec.preferredHolder moves leadership to that pod, then is cleared; an impossible one times out with a reason", async (t) => {
-  const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace));
-  const agents = await candidates(t, namespace);
-  await startOperator(t, namespace);
-  await apply(namespace, ELECTION(namespace));
-  const first = await waitForOneLeader(agents);
+  const { namespace, agents, leader: first } = await electionUnderOperator(t);
   await waitForElection(namespace, "db", "ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
   const target = agents.find((a) => a !== first) ?? first;
 
@@ -218,12 +203,7 @@ test("with --leader-elect only one operator reconciles, and a standby takes over
 });
 
 test("after an operator restart and an API-server restart the status converges to the truth", async (t) => {
-  const namespace = await testNamespace(t);
-  await apply(namespace, SERVICE(namespace));
-  const agents = await candidates(t, namespace);
-  const first = await startOperator(t, namespace);
-  await apply(namespace, ELECTION(namespace));
-  const leader = await waitForOneLeader(agents);
+  const { namespace, agents, operator: first, leader } = await electionUnderOperator(t);
   await waitForElection(namespace, "db", "ready", (e) => e.status?.leader === leader.id);
 
   // Leadership moves while no operator runs.
