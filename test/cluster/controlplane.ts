@@ -135,9 +135,9 @@ export async function down(dir: string): Promise<void> {
 
 /**
  * Stops the control plane in `dir` if this process is interrupted (Ctrl-C, SIGTERM): its
- * components run detached and would outlive it. Returns what removes the handlers.
+ * components run detached and would outlive it.
  */
-export function downOnInterrupt(dir: string): () => void {
+export function downOnInterrupt(dir: string): void {
   const stop = (): void => {
     // The work under way now fails as its cluster goes away: expected, and it must not end this
     // process before the teardown has.
@@ -147,10 +147,6 @@ export function downOnInterrupt(dir: string): () => void {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  return () => {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-  };
 }
 
 export async function status(dir: string): Promise<{ plane: ControlPlane | undefined; alive: Record<Component, boolean>; healthy: boolean }> {
