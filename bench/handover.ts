@@ -10,15 +10,13 @@
  *
  * Options: --trials N (default 30), --steady-minutes M (default 5), --out FILE.
  */
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir, cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { cpus, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { KubeConfig, Watch, type V1Lease } from "@kubernetes/client-node";
-import { adminGet, down, downOnInterrupt, up, type ControlPlane } from "../test/cluster/controlplane.ts";
+import { adminGet, withScratchPlane, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST, launchAgent, launchPeer, SHIPPED, type Agent, type LaunchOptions } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
@@ -195,172 +193,165 @@ async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): 
 }
 
 
-async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "elector-bench-"));
-  const plane = await up(dir);
-  downOnInterrupt(dir);
+async function main(plane: ControlPlane): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const started = new Date();
   const lines: string[] = [];
-  try {
-    const tables: string[] = [];
-    /** The issue's targets for elector, judged from this run's figures. */
-    const targets: string[] = [];
-    const judge = (target: string, measured: string, met: boolean): void => {
-      targets.push(targetRow(target, measured, met));
-    };
-    const elector = <T>(rows: [string, T][]): T | undefined => rows.find(([impl]) => impl === "elector")?.[1];
-    for (const [timingName, timing, leaseMs] of TIMINGS) {
-      const graceful: [string, Summary][] = [];
-      for (const [impl, launch] of IMPLEMENTATIONS) {
-        process.stderr.write(`graceful handover, ${impl}, ${timingName}\n`);
-        graceful.push([impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGTERM"))]);
-      }
-      process.stderr.write(`crash failover, both, ${timingName}\n`);
-      // Failover time is set by lease expiry (seconds), not CPU: both run at once to halve the wait.
-      const crash = await Promise.all(IMPLEMENTATIONS.map(async ([impl, launch]) => [impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGKILL"))] as [string, Summary]));
-      const g = elector(graceful);
-      const c = elector(crash);
-      if (g) judge(`graceful handover, ${timingName}: p50 ≤ 100 ms, p99 ≤ 250 ms`, `p50 ${ms(g.p50)}, p99 ${ms(g.p99)}`, g.p50 <= 100 && g.p99 <= 250);
-      if (c) judge(`crash failover, ${timingName}: p99 ≤ lease + 250 ms`, `p99 ${ms(c.p99)}`, c.p99 <= leaseMs + 250);
-      tables.push(
-        `#### ${timingName}`,
-        "",
-        "Graceful handover (SIGTERM to the leader → the Lease names another holder):",
-        "",
-        "| implementation | trials | p50 | p90 | p99 | max | mean |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        ...graceful.map(([impl, s]) => row(impl, s)),
-        "",
-        `Crash failover (SIGKILL to the leader → the Lease names another holder; the lease is ${leaseMs / 1000} s):`,
-        "",
-        "| implementation | trials | p50 | p90 | p99 | max | mean |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        ...crash.map(([impl, s]) => row(impl, s)),
-        "",
-      );
-    }
-
-    process.stderr.write("baseline lease traffic (no candidates)\n");
-    const b0 = await leaseRequests(plane);
-    await sleep(60_000);
-    const baseline = (await leaseRequests(plane)).completed - b0.completed;
-    const steadyRows: string[] = [];
-    const rssRows: string[] = [];
-    const steadyResults: [string, Awaited<ReturnType<typeof steady>>][] = [];
+  const tables: string[] = [];
+  /** The issue's targets for elector, judged from this run's figures. */
+  const targets: string[] = [];
+  const judge = (target: string, measured: string, met: boolean): void => {
+    targets.push(targetRow(target, measured, met));
+  };
+  const elector = <T>(rows: [string, T][]): T | undefined => rows.find(([impl]) => impl === "elector")?.[1];
+  for (const [timingName, timing, leaseMs] of TIMINGS) {
+    const graceful: [string, Summary][] = [];
     for (const [impl, launch] of IMPLEMENTATIONS) {
-      process.stderr.write(`steady election, ${impl}, ${STEADY_MINUTES} min\n`);
-      const s = await steady(plane, kc, impl, launch, baseline);
-      steadyResults.push([impl, s]);
-      steadyRows.push(`| ${impl} | ${s.perMinute.toFixed(1)} | ${s.net.toFixed(1)} | ${s.watches} |`);
-      rssRows.push(`| ${impl} | ${s.rss.map((r) => r.toFixed(1)).join(" / ")} MB |`);
+      process.stderr.write(`graceful handover, ${impl}, ${timingName}\n`);
+      graceful.push([impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGTERM"))]);
     }
-    const startupRows: string[] = [];
-    const startups: [string, Summary][] = [];
-    for (const [impl, launch] of IMPLEMENTATIONS) {
-      process.stderr.write(`start to first HTTP answer, ${impl}\n`);
-      const s = summarize(await startupMs(plane, kc, launch, 10));
-      startups.push([impl, s]);
-      startupRows.push(row(impl, s));
-    }
-    process.stderr.write("footprint with and without lite mode\n");
-    const liteRows: string[] = [];
-    const variants: [string, string[]][] = [
-      ["`--lite-mode` (as shipped)", SHIPPED.nodeFlags],
-      ["without `--lite-mode`", []],
-    ];
-    for (const [variant, nodeFlags] of variants) {
-      const rss = await settledRss(plane, kc, (o) => launchAgent({ ...o, logLevel: "info", ...SHIPPED, nodeFlags }));
-      liteRows.push(`| ${variant} | ${rss.map((r) => r.toFixed(1)).join(" / ")} MB |`);
-    }
-    const costRows: string[] = [];
-    for (const [label, code] of LOAD_COSTS) {
-      const c = await loadCost(code);
-      costRows.push(`| ${label} | ${c.rss.toFixed(1)} MB | ${ms(c.ms)} |`);
-    }
-    const mine = elector(steadyResults);
-    const theirs = steadyResults.find(([impl]) => impl === "client-go")?.[1];
-    if (mine && theirs) {
-      judge("API requests/min ≤ client-go's", `${mine.perMinute.toFixed(1)} vs ${theirs.perMinute.toFixed(1)}`, mine.perMinute <= theirs.perMinute);
-      judge("agent RSS ≤ 60 MB", `${Math.max(...mine.rss).toFixed(1)} MB (largest of three)`, Math.max(...mine.rss) <= 60);
-    }
-    const start = elector(startups);
-    if (start) judge("start to first HTTP answer ≤ 500 ms", `p90 ${ms(start.p90)}`, start.p90 <= 500);
-
-    lines.push(
-      "## The agent, side by side with client-go",
+    process.stderr.write(`crash failover, both, ${timingName}\n`);
+    // Failover time is set by lease expiry (seconds), not CPU: both run at once to halve the wait.
+    const crash = await Promise.all(IMPLEMENTATIONS.map(async ([impl, launch]) => [impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGKILL"))] as [string, Summary]));
+    const g = elector(graceful);
+    const c = elector(crash);
+    if (g) judge(`graceful handover, ${timingName}: p50 ≤ 100 ms, p99 ≤ 250 ms`, `p50 ${ms(g.p50)}, p99 ${ms(g.p99)}`, g.p50 <= 100 && g.p99 <= 250);
+    if (c) judge(`crash failover, ${timingName}: p99 ≤ lease + 250 ms`, `p99 ${ms(c.p99)}`, c.p99 <= leaseMs + 250);
+    tables.push(
+      `#### ${timingName}`,
       "",
-      "Measured by `npm run bench` (bench/handover.ts): elector's agent and a client-go program",
-      "(test/peer: `tools/leaderelection` with a LeaseLock, as any Go controller uses it) side by side in",
-      "one run, on one local control plane, at the same settings, three candidates per election.",
-      "elector runs as shipped: the compiled `dist/cli/main.js` on Node 24.",
-      "The time of a handover runs from the moment the bench sends the signal to the moment the bench's",
-      "own watch on the Lease shows another holder.",
+      "Graceful handover (SIGTERM to the leader → the Lease names another holder):",
       "",
-      `Run: ${started.toISOString()}, ${TRIALS} trials per cell; kube-apiserver v${KUBERNETES_VERSION} on loopback;`,
-      `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}.`,
-      "",
-      "Reproduce: `npm run bench` (about half an hour; `-- --trials 5 --steady-minutes 1` for a quick look).",
-      "",
-      "### Targets",
-      "",
-      "| target (elector) | measured | |",
-      "| --- | --- | --- |",
-      ...targets,
-      "",
-      "### Handover and failover",
-      "",
-      ...tables,
-      "### API requests in a steady election",
-      "",
-      `Three candidates, 15s/10s/2s, over ${STEADY_MINUTES} minutes after 20 s of settling: completed requests on`,
-      "`leases` from the apiserver's `apiserver_request_total`, per minute. The cluster's own lease traffic",
-      `(the API server's identity lease) was ${baseline.toFixed(0)} requests in the minute measured before; "net" subtracts it.`,
-      "Open watches (`apiserver_longrunning_requests`, verb WATCH, at the end) are listed apart: a watch",
-      "is one long request, counted in `apiserver_request_total` only when it ends.",
-      "",
-      "| implementation | requests/min | net of baseline | open watches |",
-      "| --- | --- | --- | --- |",
-      ...steadyRows,
-      "",
-      "### Footprint",
-      "",
-      "Resident memory (VmRSS) of each of the three candidates at the end of the steady election:",
-      "",
-      "| implementation | RSS |",
-      "| --- | --- |",
-      ...rssRows,
-      "",
-      "From spawning the process to the first 200 from its `/` (10 starts each):",
-      "",
-      "| implementation | starts | p50 | p90 | p99 | max | mean |",
+      "| implementation | trials | p50 | p90 | p99 | max | mean |",
       "| --- | --- | --- | --- | --- | --- | --- |",
-      ...startupRows,
+      ...graceful.map(([impl, s]) => row(impl, s)),
       "",
-      "The agent runs with V8's `--lite-mode` (the image's ENTRYPOINT; no optimizing compilers, which an",
-      "agent making a request a second does not miss). Three agents of one election,",
-      "15s/10s/2s, RSS a minute after start:",
+      `Crash failover (SIGKILL to the leader → the Lease names another holder; the lease is ${leaseMs / 1000} s):`,
       "",
-      "| elector agent | RSS |",
-      "| --- | --- |",
-      ...liteRows,
-      "",
-      `Where that goes: a Node ${process.version} process that loads one thing and nothing else (RSS 0.5 s`,
-      "after, and the load's own time). The agent talks to the API server with its own small client",
-      "(src/kube/client.ts) and writes its metrics text itself, and takes node:http(s) through",
-      "`process.getBuiltinModule`, because of the rows below:",
-      "",
-      "| process | RSS | load time |",
-      "| --- | --- | --- |",
-      ...costRows,
+      "| implementation | trials | p50 | p90 | p99 | max | mean |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
+      ...crash.map(([impl, s]) => row(impl, s)),
       "",
     );
-    await writeSection(values.out, "bench/handover.ts", lines);
-    process.stderr.write(`wrote ${values.out}\n`);
-  } finally {
-    await down(dir);
   }
+
+  process.stderr.write("baseline lease traffic (no candidates)\n");
+  const b0 = await leaseRequests(plane);
+  await sleep(60_000);
+  const baseline = (await leaseRequests(plane)).completed - b0.completed;
+  const steadyRows: string[] = [];
+  const rssRows: string[] = [];
+  const steadyResults: [string, Awaited<ReturnType<typeof steady>>][] = [];
+  for (const [impl, launch] of IMPLEMENTATIONS) {
+    process.stderr.write(`steady election, ${impl}, ${STEADY_MINUTES} min\n`);
+    const s = await steady(plane, kc, impl, launch, baseline);
+    steadyResults.push([impl, s]);
+    steadyRows.push(`| ${impl} | ${s.perMinute.toFixed(1)} | ${s.net.toFixed(1)} | ${s.watches} |`);
+    rssRows.push(`| ${impl} | ${s.rss.map((r) => r.toFixed(1)).join(" / ")} MB |`);
+  }
+  const startupRows: string[] = [];
+  const startups: [string, Summary][] = [];
+  for (const [impl, launch] of IMPLEMENTATIONS) {
+    process.stderr.write(`start to first HTTP answer, ${impl}\n`);
+    const s = summarize(await startupMs(plane, kc, launch, 10));
+    startups.push([impl, s]);
+    startupRows.push(row(impl, s));
+  }
+  process.stderr.write("footprint with and without lite mode\n");
+  const liteRows: string[] = [];
+  const variants: [string, string[]][] = [
+    ["`--lite-mode` (as shipped)", SHIPPED.nodeFlags],
+    ["without `--lite-mode`", []],
+  ];
+  for (const [variant, nodeFlags] of variants) {
+    const rss = await settledRss(plane, kc, (o) => launchAgent({ ...o, logLevel: "info", ...SHIPPED, nodeFlags }));
+    liteRows.push(`| ${variant} | ${rss.map((r) => r.toFixed(1)).join(" / ")} MB |`);
+  }
+  const costRows: string[] = [];
+  for (const [label, code] of LOAD_COSTS) {
+    const c = await loadCost(code);
+    costRows.push(`| ${label} | ${c.rss.toFixed(1)} MB | ${ms(c.ms)} |`);
+  }
+  const mine = elector(steadyResults);
+  const theirs = steadyResults.find(([impl]) => impl === "client-go")?.[1];
+  if (mine && theirs) {
+    judge("API requests/min ≤ client-go's", `${mine.perMinute.toFixed(1)} vs ${theirs.perMinute.toFixed(1)}`, mine.perMinute <= theirs.perMinute);
+    judge("agent RSS ≤ 60 MB", `${Math.max(...mine.rss).toFixed(1)} MB (largest of three)`, Math.max(...mine.rss) <= 60);
+  }
+  const start = elector(startups);
+  if (start) judge("start to first HTTP answer ≤ 500 ms", `p90 ${ms(start.p90)}`, start.p90 <= 500);
+
+  lines.push(
+    "## The agent, side by side with client-go",
+    "",
+    "Measured by `npm run bench` (bench/handover.ts): elector's agent and a client-go program",
+    "(test/peer: `tools/leaderelection` with a LeaseLock, as any Go controller uses it) side by side in",
+    "one run, on one local control plane, at the same settings, three candidates per election.",
+    "elector runs as shipped: the compiled `dist/cli/main.js` on Node 24.",
+    "The time of a handover runs from the moment the bench sends the signal to the moment the bench's",
+    "own watch on the Lease shows another holder.",
+    "",
+    `Run: ${started.toISOString()}, ${TRIALS} trials per cell; kube-apiserver v${KUBERNETES_VERSION} on loopback;`,
+    `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}.`,
+    "",
+    "Reproduce: `npm run bench` (about half an hour; `-- --trials 5 --steady-minutes 1` for a quick look).",
+    "",
+    "### Targets",
+    "",
+    "| target (elector) | measured | |",
+    "| --- | --- | --- |",
+    ...targets,
+    "",
+    "### Handover and failover",
+    "",
+    ...tables,
+    "### API requests in a steady election",
+    "",
+    `Three candidates, 15s/10s/2s, over ${STEADY_MINUTES} minutes after 20 s of settling: completed requests on`,
+    "`leases` from the apiserver's `apiserver_request_total`, per minute. The cluster's own lease traffic",
+    `(the API server's identity lease) was ${baseline.toFixed(0)} requests in the minute measured before; "net" subtracts it.`,
+    "Open watches (`apiserver_longrunning_requests`, verb WATCH, at the end) are listed apart: a watch",
+    "is one long request, counted in `apiserver_request_total` only when it ends.",
+    "",
+    "| implementation | requests/min | net of baseline | open watches |",
+    "| --- | --- | --- | --- |",
+    ...steadyRows,
+    "",
+    "### Footprint",
+    "",
+    "Resident memory (VmRSS) of each of the three candidates at the end of the steady election:",
+    "",
+    "| implementation | RSS |",
+    "| --- | --- |",
+    ...rssRows,
+    "",
+    "From spawning the process to the first 200 from its `/` (10 starts each):",
+    "",
+    "| implementation | starts | p50 | p90 | p99 | max | mean |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...startupRows,
+    "",
+    "The agent runs with V8's `--lite-mode` (the image's ENTRYPOINT; no optimizing compilers, which an",
+    "agent making a request a second does not miss). Three agents of one election,",
+    "15s/10s/2s, RSS a minute after start:",
+    "",
+    "| elector agent | RSS |",
+    "| --- | --- |",
+    ...liteRows,
+    "",
+    `Where that goes: a Node ${process.version} process that loads one thing and nothing else (RSS 0.5 s`,
+    "after, and the load's own time). The agent talks to the API server with its own small client",
+    "(src/kube/client.ts) and writes its metrics text itself, and takes node:http(s) through",
+    "`process.getBuiltinModule`, because of the rows below:",
+    "",
+    "| process | RSS | load time |",
+    "| --- | --- | --- |",
+    ...costRows,
+    "",
+  );
+  await writeSection(values.out, "bench/handover.ts", lines);
+  process.stderr.write(`wrote ${values.out}\n`);
 }
 
-await main();
+await withScratchPlane("elector-bench-", main);

@@ -20,9 +20,7 @@
  * Options: --seconds S of changes per cell (default 30), --sizes 1,100,1000, --out FILE.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
-import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { cpus, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -31,7 +29,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { formatMicroTime } from "../src/election/record.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { loadConnection } from "../src/kube/kubeconfig.ts";
-import { down, downOnInterrupt, up } from "../test/cluster/controlplane.ts";
+import { withScratchPlane, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { freePort } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
@@ -256,69 +254,62 @@ async function heapMb(port: number): Promise<{ heapUsed: number; heapTotal: numb
   return { heapUsed: gauge("nodejs_heap_size_used_bytes"), heapTotal: gauge("nodejs_heap_size_total_bytes") };
 }
 
-async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "elector-bench-operator-"));
-  const plane = await up(dir);
-  downOnInterrupt(dir);
+async function main(plane: ControlPlane): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const client = new KubeClient(loadConnection(plane.kubeconfig));
   const started = new Date();
+  // The test support's helpers (the CRD's install among them) work on the cluster this names.
+  process.env.ELECTOR_TEST_CLUSTER_DIR = plane.dir;
+  await installCrd();
+  const namespace = await createNamespace(kc, "bench-operator");
+  const metricsPort = await freePort();
+  const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, LOG_LEVEL: "info" },
+  });
+  const bench = new Bench(client, namespace);
+  bench.watch();
+  const cells: Cell[] = [];
   try {
-    // The test support's helpers (the CRD's install among them) work on the cluster this names.
-    process.env.ELECTOR_TEST_CLUSTER_DIR = dir;
-    await installCrd();
-    const namespace = await createNamespace(kc, "bench-operator");
-    const metricsPort = await freePort();
-    const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, LOG_LEVEL: "info" },
-    });
-    const bench = new Bench(client, namespace);
-    bench.watch();
-    const cells: Cell[] = [];
-    try {
-      let created = 0;
-      for (const size of SIZES) {
-        const setupStarted = performance.now();
-        process.stderr.write(`creating Elections ${created}…${size - 1}\n`);
-        await bench.create(created, size);
-        created = size;
-        await eventually("the operator to show and route every new Election", () => Promise.resolve(bench.caughtUp ? true : undefined), 600_000);
-        bench.drain();
-        const setupSeconds = (performance.now() - setupStarted) / 1000;
-        await sleep(5000);
+    let created = 0;
+    for (const size of SIZES) {
+      const setupStarted = performance.now();
+      process.stderr.write(`creating Elections ${created}…${size - 1}\n`);
+      await bench.create(created, size);
+      created = size;
+      await eventually("the operator to show and route every new Election", () => Promise.resolve(bench.caughtUp ? true : undefined), 600_000);
+      bench.drain();
+      const setupSeconds = (performance.now() - setupStarted) / 1000;
+      await sleep(5000);
 
-        process.stderr.write(`${size} Elections: ${CHANGES_PER_SECOND} changes/s for ${SECONDS} s\n`);
-        const order = [...Array(size).keys()].sort(() => Math.random() - 0.5);
-        const total = SECONDS * CHANGES_PER_SECOND;
-        const t0 = performance.now();
-        const writes: Promise<void>[] = [];
-        for (let k = 0; k < total; k++) {
-          const due = t0 + (k * 1000) / CHANGES_PER_SECOND;
-          const wait = due - performance.now();
-          if (wait > 0) await sleep(wait);
-          writes.push(bench.change(order[k % size] ?? 0));
-          // One Election at 10 changes a second: its next write needs the resourceVersion of this one.
-          if (size === 1) await writes.at(-1);
-        }
-        await Promise.all(writes);
-        await eventually("the last changes to be shown and routed", () => Promise.resolve(bench.caughtUp ? true : undefined), 30_000).catch(() => undefined);
-        const { status, routed, missing } = bench.drain();
-        const rss = await rssMb(operator.pid);
-        const heap = await heapMb(metricsPort);
-        cells.push({ elections: size, changes: total, status: summarize(status), routed: summarize(routed), missing, rss, ...heap, setupSeconds });
-        process.stderr.write(`  status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}, RSS ${rss.toFixed(0)} MB, heap ${heap.heapUsed.toFixed(0)}/${heap.heapTotal.toFixed(0)} MB\n`);
+      process.stderr.write(`${size} Elections: ${CHANGES_PER_SECOND} changes/s for ${SECONDS} s\n`);
+      const order = [...Array(size).keys()].sort(() => Math.random() - 0.5);
+      const total = SECONDS * CHANGES_PER_SECOND;
+      const t0 = performance.now();
+      const writes: Promise<void>[] = [];
+      for (let k = 0; k < total; k++) {
+        const due = t0 + (k * 1000) / CHANGES_PER_SECOND;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        writes.push(bench.change(order[k % size] ?? 0));
+        // One Election at 10 changes a second: its next write needs the resourceVersion of this one.
+        if (size === 1) await writes.at(-1);
       }
-    } finally {
-      bench.stop();
-      operator.kill("SIGTERM");
+      await Promise.all(writes);
+      await eventually("the last changes to be shown and routed", () => Promise.resolve(bench.caughtUp ? true : undefined), 30_000).catch(() => undefined);
+      const { status, routed, missing } = bench.drain();
+      const rss = await rssMb(operator.pid);
+      const heap = await heapMb(metricsPort);
+      cells.push({ elections: size, changes: total, status: summarize(status), routed: summarize(routed), missing, rss, ...heap, setupSeconds });
+      process.stderr.write(`  status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}, RSS ${rss.toFixed(0)} MB, heap ${heap.heapUsed.toFixed(0)}/${heap.heapTotal.toFixed(0)} MB\n`);
     }
-    await writeSection(values.out, "bench/operator.ts", report(cells, started));
-    process.stderr.write(`wrote ${values.out}\n`);
   } finally {
-    await down(dir);
+    bench.stop();
+    operator.kill("SIGTERM");
   }
+  await writeSection(values.out, "bench/operator.ts", report(cells, started));
+  process.stderr.write(`wrote ${values.out}\n`);
 }
 
 function report(cells: Cell[], started: Date): string[] {
@@ -385,4 +376,4 @@ function report(cells: Cell[], started: Date): string[] {
   ];
 }
 
-await main();
+await withScratchPlane("elector-bench-operator-", main);

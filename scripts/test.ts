@@ -3,10 +3,7 @@
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { down, downOnInterrupt, up } from "../test/cluster/controlplane.ts";
+import { withScratchPlane } from "../test/cluster/controlplane.ts";
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((resolve) => {
@@ -40,22 +37,17 @@ async function main(): Promise<number> {
   if ((await run("tsc", ["-p", "tsconfig.build.json"])) !== 0) return 1;
 
   step("control plane");
-  const dir = await mkdtemp(join(tmpdir(), "elector-test-cluster-"));
   const started = Date.now();
-  await up(dir);
-  console.error(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${dir})`);
-  downOnInterrupt(dir);
-  try {
+  return withScratchPlane("elector-test-cluster-", (plane) => {
+    console.error(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${plane.dir})`);
     step("tests");
     // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
-    return await run(
+    return run(
       process.execPath,
       ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
-      { ...process.env, ELECTOR_TEST_CLUSTER_DIR: dir },
+      { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir },
     );
-  } finally {
-    await down(dir);
-  }
+  });
 }
 
 process.exitCode = await main();

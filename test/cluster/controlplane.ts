@@ -6,7 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { request } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -134,10 +135,25 @@ export async function down(dir: string): Promise<void> {
 }
 
 /**
+ * Runs `work` on a control plane of its own in a new temporary folder, stopped and removed when
+ * the work ends, fails or is interrupted (npm test, the benches).
+ */
+export async function withScratchPlane<T>(prefix: string, work: (plane: ControlPlane) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const plane = await up(dir);
+  downOnInterrupt(dir);
+  try {
+    return await work(plane);
+  } finally {
+    await down(dir);
+  }
+}
+
+/**
  * Stops the control plane in `dir` if this process is interrupted (Ctrl-C, SIGTERM): its
  * components run detached and would outlive it.
  */
-export function downOnInterrupt(dir: string): void {
+function downOnInterrupt(dir: string): void {
   const stop = (): void => {
     // The work under way now fails as its cluster goes away: expected, and it must not end this
     // process before the teardown has.
