@@ -1,6 +1,6 @@
-# elector: one image for the agent and the operator (ENTRYPOINT elector).
+# elector: one image for the agent and the operator (ENTRYPOINT elector), on Debian 13 bases.
 # Build stage: compile TypeScript, then keep only production dependencies.
-FROM node:24-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # The node@24 devDependency only exists to give Node 24 to machines without it; this image has it.
@@ -10,7 +10,7 @@ COPY src ./src
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
 # Runtime: distroless Node 24, non-root, the compiled app and its production dependencies only.
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian13:nonroot
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules

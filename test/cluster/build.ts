@@ -7,10 +7,12 @@
  * clone on the machine (and CI) reuses them.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from "./versions.ts";
 
 export interface Binaries {
@@ -20,11 +22,21 @@ export interface Binaries {
   kubectl: string;
 }
 
+/** The node's Kubernetes components, built from the same wrapper module as the control plane. */
+export interface NodeBinaries {
+  kubelet: string;
+  kubeScheduler: string;
+  kubeProxy: string;
+  /** The pod sandbox's process, and the PID 1 that reaps inside the cluster's PID namespace. */
+  pause: string;
+}
+
 export function cacheRoot(): string {
   return process.env.ELECTOR_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "elector");
 }
 
 const kubernetesDir = (): string => join(cacheRoot(), `kubernetes-v${KUBERNETES_VERSION}`);
+const kubernetesNodeDir = (): string => join(cacheRoot(), `kubernetes-node-v${KUBERNETES_VERSION}`);
 const etcdDir = (): string => join(cacheRoot(), `etcd-v${ETCD_VERSION}`);
 
 /** Paths of the cached binaries; they exist once `ensureBinaries` has returned. */
@@ -37,17 +49,36 @@ export function binaries(): Binaries {
   };
 }
 
+/** Builds the node's binaries if missing (Go's build cache is warm from the control plane's). */
+export async function ensureNodeBinaries(log: (line: string) => void = console.error): Promise<NodeBinaries> {
+  await buildOnce(kubernetesNodeDir(), `kubernetes node v${KUBERNETES_VERSION} from Go modules`, log, (work, out, progress) =>
+    buildKubernetesCommands(work, out, ["kube-scheduler", "kubelet", "kube-proxy"], progress),
+  );
+  const bin = (name: string): string => join(kubernetesNodeDir(), "bin", name);
+  return { kubelet: bin("kubelet"), kubeScheduler: bin("kube-scheduler"), kubeProxy: bin("kube-proxy"), pause: await ensurePause(log) };
+}
+
+/** pause/ beside this file, built once per version of its sources. */
+async function ensurePause(log: (line: string) => void): Promise<string> {
+  const source = fileURLToPath(new URL("pause/", import.meta.url));
+  const hash = createHash("sha256");
+  for (const file of ["main.go", "go.mod"]) hash.update(await readFile(join(source, file)));
+  const dir = join(cacheRoot(), `pause-${hash.digest("hex").slice(0, 12)}`);
+  await buildOnce(dir, "pause", log, (_work, out, progress) => goBuild(source, ["-trimpath", "-ldflags", "-s -w", "-o", join(out, "pause"), "."], progress));
+  return join(dir, "bin", "pause");
+}
+
 /** Builds whatever is missing from the cache and returns the binaries' paths. */
 export async function ensureBinaries(log: (line: string) => void = console.error): Promise<Binaries> {
-  await buildOnce(kubernetesDir(), `kubernetes v${KUBERNETES_VERSION}`, log, buildKubernetes);
-  await buildOnce(etcdDir(), `etcd v${ETCD_VERSION}`, log, buildEtcd);
+  await buildOnce(kubernetesDir(), `kubernetes v${KUBERNETES_VERSION} from Go modules`, log, buildKubernetes);
+  await buildOnce(etcdDir(), `etcd v${ETCD_VERSION} from Go modules`, log, buildEtcd);
   return binaries();
 }
 
 /** The path of helm, built from its Go module into the cache the first time. */
 export async function ensureHelm(log: (line: string) => void = console.error): Promise<string> {
   const dir = join(cacheRoot(), `helm-v${HELM_VERSION}`);
-  await buildOnce(dir, `helm v${HELM_VERSION}`, log, async (work, out, progress) => {
+  await buildOnce(dir, `helm v${HELM_VERSION} from Go modules`, log, async (work, out, progress) => {
     await mkdir(work, { recursive: true });
     await writeFile(join(work, "go.mod"), `module elector.dev/tools/helm\n\ngo 1.26.0\n\nrequire helm.sh/helm/v4 v${HELM_VERSION}\n`);
     const ldflags = `-s -w -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION}`;
@@ -76,7 +107,7 @@ export async function buildOnce(
     const out = join(dir, `bin.partial-${process.pid}`);
     await rm(out, { recursive: true, force: true });
     const started = Date.now();
-    log(`building ${what} from Go modules into ${dir} (cached afterwards)`);
+    log(`building ${what} into ${dir} (cached afterwards)`);
     await build(join(dir, "module"), out, log);
     await rename(out, done);
     log(`built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
@@ -117,7 +148,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-async function buildKubernetes(work: string, out: string, log: (line: string) => void): Promise<void> {
+function buildKubernetes(work: string, out: string, log: (line: string) => void): Promise<void> {
+  return buildKubernetesCommands(work, out, ["kube-apiserver", "kube-controller-manager", "kubectl"], log);
+}
+
+async function buildKubernetesCommands(work: string, out: string, commands: string[], log: (line: string) => void): Promise<void> {
   const v = KUBERNETES_VERSION;
   await mkdir(work, { recursive: true });
   const upstream = await downloadGoMod(`k8s.io/kubernetes@v${v}`, work);
@@ -132,8 +167,8 @@ async function buildKubernetes(work: string, out: string, log: (line: string) =>
     `-X ${pkg}.gitTreeState=clean`,
     `-X ${pkg}.buildDate=${new Date().toISOString().replace(/\.\d+Z$/, "Z")}`,
   ].join(" ");
-  const commands = ["kube-apiserver", "kube-controller-manager", "kubectl"].map((c) => `k8s.io/kubernetes/cmd/${c}`);
-  await goBuild(work, ["-trimpath", "-ldflags", ldflags, "-o", `${out}/`, ...commands], log);
+  const packages = commands.map((c) => `k8s.io/kubernetes/cmd/${c}`);
+  await goBuild(work, ["-trimpath", "-ldflags", ldflags, "-o", `${out}/`, ...packages], log);
 }
 
 /**

@@ -1,147 +1,296 @@
 /**
- * A real, local Kubernetes control plane: etcd, kube-apiserver and kube-controller-manager as
- * processes on free loopback ports, with their own certificates, data and logs in one folder.
- * Everything about a running cluster is in `<dir>/state.json`, so `up`, `down` and `status` can be
- * called from different processes, and two folders are two independent clusters.
+ * A real, local Kubernetes cluster: etcd, kube-apiserver and kube-controller-manager, and, where
+ * the machine allows it (root on Linux), a node: kube-scheduler, containerd, kubelet and
+ * kube-proxy running real pods. One supervisor process owns the components (supervisor.ts); with
+ * a node it runs inside namespaces of the cluster's own (node.ts) and the host reaches the API
+ * server through a loopback port it bridges. Everything about a running cluster is in
+ * `<dir>/state.json`, so `up`, `down` and `status` can be called from different processes, and
+ * two folders are two independent clusters.
  */
-import { spawn } from "node:child_process";
-import { existsSync, openSync, closeSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { request as httpRequest } from "node:http";
 import { request } from "node:https";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { ensureBinaries, isAlive } from "./build.ts";
-import { generatePki, type Pki } from "./pki.ts";
-
-export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
-export type Component = (typeof COMPONENTS)[number];
-
-interface ProcessSpec {
-  command: string;
-  args: string[];
-  log: string;
-  pid: number;
-}
+import { ensureBinaries, ensureNodeBinaries, isAlive } from "./build.ts";
+import { ELECTOR_ARCHIVE, ensurePauseImage } from "./images.ts";
+import { API_PORT, ensureNodePackages, NODE_IP, NODE_NAME, nodeControlPlaneArgs, nodeSteps, nodeUnsupported, removeCgroups } from "./node.ts";
+import { generatePki, SERVICE_RANGE, type ClientCert, type Pki } from "./pki.ts";
+import { SUPERVISOR_CONFIG, SUPERVISOR_SOCKET, type Step, type SupervisorConfig, type SupervisorStatus } from "./supervisor.ts";
 
 export interface ControlPlane {
   dir: string;
+  /** The API server as the host reaches it. */
   server: string;
   kubeconfig: string;
   kubectl: string;
   pki: Pki;
-  processes: Record<Component, ProcessSpec>;
+  /** The process `down` signals: the supervisor, or with a node PID 1 of the cluster's namespaces. */
+  rootPid: number;
+  /** The host process that started it (unshare, with a node), waited for after the root. */
+  launcherPid: number;
+  node?: {
+    name: string;
+    cgroupRoot: string;
+    cgroupsCreated: string[];
+    containerdSocket: string;
+  };
+}
+
+export interface UpOptions {
+  /** Run a node (default: whenever the machine can; `ELECTOR_NODE=0` says never). */
+  node?: boolean;
+  log?: (line: string) => void;
 }
 
 /** Where `npm run cluster` keeps its cluster: inside the checkout, ignored by git. */
 export const DEFAULT_CLUSTER_DIR = fileURLToPath(new URL("../../.cluster", import.meta.url));
+const SUPERVISOR = fileURLToPath(new URL("supervisor.ts", import.meta.url));
 
 const stateFile = (dir: string): string => join(dir, "state.json");
 
-/** Starts a control plane in `dir`, or returns the one already running there. */
-export async function up(dir: string, log: (line: string) => void = console.error): Promise<ControlPlane> {
+/** Whether `up` runs a node by default here, and if not, why (one line). */
+export function nodeDefault(): { node: boolean; why?: string } {
+  if (process.env.ELECTOR_NODE === "0") return { node: false, why: "ELECTOR_NODE=0 asks for no node" };
+  const why = nodeUnsupported();
+  return why ? { node: false, why } : { node: true };
+}
+
+/** Starts a cluster in `dir`, or returns the one already running there. */
+export async function up(dir: string, options: UpOptions = {}): Promise<ControlPlane> {
+  const log = options.log ?? console.error;
+  const withNode = options.node ?? nodeDefault().node;
   const running = await load(dir);
-  if (running && (await isHealthy(running))) return running;
+  if (running && Boolean(running.node) === withNode && (await isHealthy(running))) return running;
   if (running) await down(dir);
   const bins = await ensureBinaries(log);
-  await mkdir(dir, { recursive: true });
-  const pki = await generatePki(join(dir, "pki"));
-  const [etcdClient, etcdPeer, apiserverPort] = await freePorts(3);
-  const server = `https://127.0.0.1:${apiserverPort}`;
+  await mkdir(join(dir, "logs"), { recursive: true });
+  const id = randomBytes(4).toString("hex");
   const kubeconfig = join(dir, "kubeconfig");
-  await writeFile(kubeconfig, await adminKubeconfig(server, pki));
-  const logs = join(dir, "logs");
-  await mkdir(logs, { recursive: true });
-  const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-  const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-  const spec = (command: string, name: Component, args: string[]): ProcessSpec => ({
-    command,
-    args,
-    log: join(logs, `${name}.log`),
-    pid: 0,
-  });
-  const plane: ControlPlane = {
-    dir,
-    server,
-    kubeconfig,
-    kubectl: bins.kubectl,
-    pki,
-    processes: {
-      etcd: spec(bins.etcd, "etcd", [
-        "--name=default",
-        `--data-dir=${join(dir, "etcd-data")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=${peerUrl}`,
-        `--initial-advertise-peer-urls=${peerUrl}`,
-        `--initial-cluster=default=${peerUrl}`,
-        // A throwaway test store: durability across power loss buys nothing here and costs seconds.
-        "--unsafe-no-fsync",
-        "--log-level=warn",
-      ]),
-      "kube-apiserver": spec(bins.kubeApiserver, "kube-apiserver", [
-        `--etcd-servers=${etcdUrl}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${apiserverPort}`,
-        `--cert-dir=${join(dir, "pki")}`,
-        `--tls-cert-file=${pki.servingCert}`,
-        `--tls-private-key-file=${pki.servingKey}`,
-        `--client-ca-file=${pki.caCert}`,
-        `--service-account-key-file=${pki.serviceAccountPub}`,
-        `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        "--authorization-mode=RBAC",
-        // No kubelets and no kube-proxy here: nothing should rewrite the `kubernetes` Service's endpoints.
-        "--endpoint-reconciler-type=none",
-        "--service-cluster-ip-range=10.0.0.0/16",
-        // Privileged pods are allowed by the server, so that refusals come from Pod Security admission.
-        "--allow-privileged=true",
-      ]),
-      "kube-controller-manager": spec(bins.kubeControllerManager, "kube-controller-manager", [
-        `--kubeconfig=${kubeconfig}`,
-        "--controllers=serviceaccount-controller,garbage-collector-controller,namespace-controller,endpointslice-controller,endpointslice-mirroring-controller",
-        "--leader-elect=false",
-        "--secure-port=0",
-        "--use-service-account-credentials=false",
-        `--root-ca-file=${pki.caCert}`,
-      ]),
-    },
-  };
+  let hostSocket: Server | undefined;
   try {
-    startProcess(plane.processes.etcd);
-    startProcess(plane.processes["kube-apiserver"]);
+    const nodeBins = withNode ? await ensureNodeBinaries(log) : undefined;
+    if (withNode) await ensureNodePackages(log);
+    const pauseImage = nodeBins ? await ensurePauseImage(nodeBins.pause, log) : undefined;
+    const pki = await generatePki(join(dir, "pki"), withNode ? [NODE_IP] : []);
+
+    // Inside the cluster's own network namespace its ports are its own; without one, free ones.
+    const [etcdClient, etcdPeer, apiPort] = withNode ? [2379, 2380, API_PORT] : await freePorts(3);
+    if (withNode) hostSocket = await listenOnLoopback();
+    const hostPort = hostSocket ? (hostSocket.address() as { port: number }).port : apiPort;
+    const server = `https://127.0.0.1:${String(hostPort)}`;
+    await writeFile(kubeconfig, await kubeconfigFile(`https://127.0.0.1:${String(hostPort)}`, pki.caCert, { cert: pki.adminCert, key: pki.adminKey }));
+    const internal = `https://127.0.0.1:${String(apiPort)}`;
+    const internalKubeconfig = async (name: string, cert: ClientCert): Promise<string> => {
+      const file = join(dir, `${name}.kubeconfig`);
+      await writeFile(file, await kubeconfigFile(internal, pki.caCert, cert));
+      return file;
+    };
+    // The controller manager acts for every controller with one identity here, so it is an admin.
+    const controllerManagerKubeconfig = await internalKubeconfig("kube-controller-manager", { cert: pki.adminCert, key: pki.adminKey });
+    const etcdUrl = `http://127.0.0.1:${String(etcdClient)}`;
+    const peerUrl = `http://127.0.0.1:${String(etcdPeer)}`;
+    const nodeArgs = withNode ? nodeControlPlaneArgs(dir) : undefined;
+    const node = nodeBins && pauseImage ? await nodeSteps(dir, id, pki, nodeBins, internalKubeconfig, [pauseImage, ...(existsSync(ELECTOR_ARCHIVE) ? [ELECTOR_ARCHIVE] : [])]) : undefined;
+
+    const controlPlane: Step[] = [
+      {
+        name: "etcd",
+        command: bins.etcd,
+        args: [
+          "--name=default",
+          `--data-dir=${join(dir, "etcd-data")}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=default=${peerUrl}`,
+          // A throwaway test store: durability across power loss buys nothing here and costs seconds.
+          "--unsafe-no-fsync",
+          "--log-level=warn",
+        ],
+      },
+      {
+        name: "kube-apiserver",
+        command: bins.kubeApiserver,
+        args: [
+          `--etcd-servers=${etcdUrl}`,
+          `--cert-dir=${join(dir, "pki")}`,
+          `--tls-cert-file=${pki.servingCert}`,
+          `--tls-private-key-file=${pki.servingKey}`,
+          `--client-ca-file=${pki.caCert}`,
+          `--kubelet-client-certificate=${pki.adminCert}`,
+          `--kubelet-client-key=${pki.adminKey}`,
+          `--service-account-key-file=${pki.serviceAccountPub}`,
+          `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+          "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+          // Privileged pods are allowed by the server, so that refusals come from Pod Security admission.
+          "--allow-privileged=true",
+          ...(nodeArgs?.apiserver ?? [
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            `--secure-port=${String(apiPort)}`,
+            "--authorization-mode=RBAC",
+            // No node and no kube-proxy: nothing should rewrite the `kubernetes` Service's endpoints.
+            "--endpoint-reconciler-type=none",
+            `--service-cluster-ip-range=${SERVICE_RANGE}`,
+          ]),
+        ],
+      },
+      {
+        name: "kube-controller-manager",
+        command: bins.kubeControllerManager,
+        args: [
+          `--kubeconfig=${controllerManagerKubeconfig}`,
+          "--leader-elect=false",
+          "--secure-port=0",
+          "--use-service-account-credentials=false",
+          `--root-ca-file=${pki.caCert}`,
+          `--service-account-private-key-file=${pki.serviceAccountKey}`,
+          ...(nodeArgs?.controllerManager ?? [
+            "--controllers=serviceaccount-controller,garbage-collector-controller,namespace-controller,endpointslice-controller,endpointslice-mirroring-controller",
+          ]),
+        ],
+      },
+    ];
+    const steps = node
+      ? [
+          node.setup,
+          ...controlPlane,
+          { name: "kube-scheduler", command: nodeBins?.kubeScheduler ?? "", args: [`--kubeconfig=${node.schedulerKubeconfig}`, "--leader-elect=false", "--secure-port=0"] },
+          ...node.steps,
+        ]
+      : controlPlane;
+    const config: SupervisorConfig = { steps, ...(hostSocket ? { bridgePort: apiPort } : {}) };
+    await writeFile(join(dir, SUPERVISOR_CONFIG), JSON.stringify(config, null, 2));
+
+    const { rootPid, launcherPid } = await launch(dir, hostSocket);
+    const plane: ControlPlane = {
+      dir,
+      server,
+      kubeconfig,
+      kubectl: bins.kubectl,
+      pki,
+      rootPid,
+      launcherPid,
+      ...(node ? { node: { name: NODE_NAME, ...node.layout } } : {}),
+    };
     await save(plane);
-    await waitForApiServer(plane, 90_000);
-    startProcess(plane.processes["kube-controller-manager"]);
-    await save(plane);
-    await waitFor(plane, "/api/v1/namespaces/default/serviceaccounts/default", 60_000, "kube-controller-manager");
+    await waitUntilServing(plane, log);
+    return plane;
   } catch (err) {
     await down(dir);
     throw err;
+  } finally {
+    hostSocket?.close();
   }
-  return plane;
 }
 
-/** Stops every process of the control plane in `dir` and removes its data. */
+/** Starts the supervisor, inside new namespaces when there is a host socket to bridge. */
+async function launch(dir: string, hostSocket: Server | undefined): Promise<{ rootPid: number; launcherPid: number }> {
+  const fd = openSync(join(dir, "logs", "supervisor.log"), "a");
+  try {
+    if (!hostSocket) {
+      const child = spawn(process.execPath, [SUPERVISOR, dir], { detached: true, stdio: ["ignore", fd, fd] });
+      child.unref();
+      return { rootPid: child.pid ?? 0, launcherPid: child.pid ?? 0 };
+    }
+    const { pause } = await ensureNodeBinaries();
+    // The listening socket's descriptor, inherited as fd 3: it stays in the host's network namespace.
+    const socketFd = (hostSocket as unknown as { _handle: { fd: number } })._handle.fd;
+    const child = spawn(
+      "unshare",
+      ["--net", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", pause, process.execPath, SUPERVISOR, dir],
+      { detached: true, stdio: ["ignore", fd, fd, socketFd] },
+    );
+    child.unref();
+    const launcherPid = child.pid ?? 0;
+    // unshare forks: PID 1 of the new namespaces is its child.
+    for (let i = 0; i < 100; i++) {
+      const children = await readFile(`/proc/${String(launcherPid)}/task/${String(launcherPid)}/children`, "utf8").catch(() => "");
+      const rootPid = Number(children.trim().split(/\s+/)[0]);
+      if (rootPid > 0) return { rootPid, launcherPid };
+      if (!isAlive(launcherPid)) break;
+      await sleep(20);
+    }
+    throw new Error(`unshare did not start the cluster's namespaces; see ${join(dir, "logs", "supervisor.log")}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function listenOnLoopback(): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  return server;
+}
+
+/** Waits for the supervisor's steps, the API server, the controllers and, with a node, the node. */
+async function waitUntilServing(plane: ControlPlane, log: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  const check = async (what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
+    for (;;) {
+      if (!isAlive(plane.rootPid)) throw new Error(`the cluster's supervisor exited while waiting for ${what}; last lines of its log:\n${await tail(join(plane.dir, "logs", "supervisor.log"))}`);
+      const s = await supervisorStatus(plane).catch(() => undefined);
+      if (s?.failed) throw new Error(`${s.failed}:\n${await tail(join(plane.dir, "logs", `${s.failed.split(" ")[0] ?? ""}.log`))}`);
+      if (await ok().catch(() => false)) return;
+      if (Date.now() - started > timeoutMs) throw new Error(`${what} not ready after ${String(timeoutMs / 1000)} s; see ${plane.dir}/logs`);
+      await sleep(200);
+    }
+  };
+  const got = async (path: string): Promise<boolean> => (await adminGet(plane, path)).status === 200;
+  await check("kube-apiserver", () => got("/readyz"), 120_000);
+  await check("the default namespace", () => got("/api/v1/namespaces/default"), 120_000);
+  await check("kube-controller-manager (the default ServiceAccount)", () => got("/api/v1/namespaces/default/serviceaccounts/default"), 120_000);
+  if (!plane.node) return;
+  const name = plane.node.name;
+  await check("the node", async () => {
+    const { status, body } = await adminGet(plane, `/api/v1/nodes/${name}`);
+    if (status !== 200) return false;
+    const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
+    return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  }, 120_000);
+  await check("kube-proxy", async () => (await clusterFetch(plane, "http://127.0.0.1:10256/healthz")).status === 200, 120_000);
+  await check("the supervisor's last step", async () => (await supervisorStatus(plane)).started, 120_000);
+  log(`node ${name} ready`);
+}
+
+/** Stops every process of the cluster in `dir`, removes its cgroups and then its folder. */
 export async function down(dir: string): Promise<void> {
   const plane = await load(dir);
   if (plane) {
-    for (const name of [...COMPONENTS].reverse()) await stopProcess(plane.processes[name]);
+    if (isAlive(plane.rootPid)) {
+      // The supervisor stops each component; when PID 1 of a PID namespace ends, the kernel ends the rest.
+      process.kill(plane.rootPid, "SIGTERM");
+      for (let i = 0; i < 300 && isAlive(plane.rootPid); i++) await sleep(100);
+      if (isAlive(plane.rootPid)) process.kill(plane.rootPid, "SIGKILL");
+    }
+    for (let i = 0; i < 100 && (isAlive(plane.rootPid) || isAlive(plane.launcherPid)); i++) await sleep(100);
+    if (plane.node) {
+      const left = await removeCgroups(plane.node.cgroupsCreated);
+      if (left.length > 0) throw new Error(`could not remove the cluster's cgroups: ${left.join(", ")}`);
+    }
   }
   await rm(dir, { recursive: true, force: true });
 }
 
 /**
- * Runs `work` on a control plane of its own in a new temporary folder, stopped and removed when
- * the work ends, fails or is interrupted (npm test, the benches).
+ * Runs `work` on a cluster of its own in a new temporary folder, stopped and removed when the
+ * work ends, fails or is interrupted (npm test, the benches).
  */
-export async function withScratchPlane<T>(prefix: string, work: (plane: ControlPlane) => Promise<T>): Promise<T> {
+export async function withScratchPlane<T>(prefix: string, work: (plane: ControlPlane) => Promise<T>, options: UpOptions = {}): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  const plane = await up(dir);
   downOnInterrupt(dir);
+  const plane = await up(dir, options);
   try {
     return await work(plane);
   } finally {
@@ -150,8 +299,8 @@ export async function withScratchPlane<T>(prefix: string, work: (plane: ControlP
 }
 
 /**
- * Stops the control plane in `dir` if this process is interrupted (Ctrl-C, SIGTERM): its
- * components run detached and would outlive it.
+ * Stops the cluster in `dir` if this process is interrupted (Ctrl-C, SIGTERM): its components
+ * run detached and would outlive it.
  */
 function downOnInterrupt(dir: string): void {
   const stop = (): void => {
@@ -165,10 +314,20 @@ function downOnInterrupt(dir: string): void {
   process.once("SIGTERM", stop);
 }
 
-export async function status(dir: string): Promise<{ plane: ControlPlane | undefined; alive: Record<Component, boolean>; healthy: boolean }> {
+export async function status(dir: string): Promise<{ plane: ControlPlane | undefined; supervisor?: SupervisorStatus; healthy: boolean }> {
   const plane = await load(dir);
-  const alive = Object.fromEntries(COMPONENTS.map((c) => [c, plane ? isAlive(plane.processes[c].pid) : false])) as Record<Component, boolean>;
-  return { plane, alive, healthy: plane ? await isHealthy(plane) : false };
+  if (!plane) return { plane, healthy: false };
+  const supervisor = await supervisorStatus(plane).catch(() => undefined);
+  return { plane, ...(supervisor ? { supervisor } : {}), healthy: await isHealthy(plane) };
+}
+
+/** Stops one component (etcd, kube-apiserver, kubelet, …); it stays stopped until started. */
+export async function stopComponent(plane: ControlPlane, name: string): Promise<void> {
+  await supervisorRequest(plane, "POST", `/stop/${name}`);
+}
+
+export async function startComponent(plane: ControlPlane, name: string): Promise<void> {
+  await supervisorRequest(plane, "POST", `/start/${name}`);
 }
 
 /**
@@ -176,12 +335,38 @@ export async function status(dir: string): Promise<{ plane: ControlPlane | undef
  * what a rolling upgrade or a crash looks like to clients. Waits until it serves again.
  */
 export async function restartApiServer(plane: ControlPlane, whileDown: () => Promise<void> = async () => {}): Promise<void> {
-  const apiserver = plane.processes["kube-apiserver"];
-  await stopProcess(apiserver);
+  await stopComponent(plane, "kube-apiserver");
   await whileDown();
-  startProcess(apiserver);
-  await save(plane);
-  await waitForApiServer(plane, 90_000);
+  await startComponent(plane, "kube-apiserver");
+  const deadline = Date.now() + 90_000;
+  while ((await adminGet(plane, "/readyz").catch(() => ({ status: 0 }))).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`kube-apiserver not ready 90 s after its restart; see ${plane.dir}/logs`);
+    await sleep(250);
+  }
+}
+
+/** GET `url` from inside the cluster's network namespace (a pod IP, a ClusterIP), by its supervisor. */
+export async function clusterFetch(plane: ControlPlane, url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+  const answer = JSON.parse(await supervisorRequest(plane, "GET", `/fetch?timeout=${String(timeoutMs)}&url=${encodeURIComponent(url)}`)) as { status: number; body: string };
+  return answer;
+}
+
+/** Runs a command inside the cluster's namespaces (network, mount, UTS, PID); resolves with its exit code. */
+export function clusterExec(plane: ControlPlane, command: string[], stdio: "inherit" | "pipe" = "inherit"): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (!plane.node) return Promise.reject(new Error("this cluster has no node, and so no namespaces of its own"));
+  const args = ["--target", String(plane.rootPid), "--net", "--mount", "--uts", "--pid", `--wd=${process.cwd()}`, "--", ...command];
+  return new Promise((resolve) => {
+    if (stdio === "inherit") {
+      const child = spawn("nsenter", args, { stdio: "inherit" });
+      child.on("close", (code) => {
+        resolve({ code: code ?? 1, stdout: "", stderr: "" });
+      });
+      return;
+    }
+    execFile("nsenter", args, { maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 export async function load(dir: string): Promise<ControlPlane | undefined> {
@@ -193,48 +378,29 @@ async function save(plane: ControlPlane): Promise<void> {
   await writeFile(stateFile(plane.dir), JSON.stringify(plane, null, 2));
 }
 
-function startProcess(p: ProcessSpec): void {
-  const fd = openSync(p.log, "a");
-  try {
-    // Detached so the control plane outlives `npm run cluster -- up`; `down` stops it by pid.
-    const child = spawn(p.command, p.args, { detached: true, stdio: ["ignore", fd, fd] });
-    if (child.pid === undefined) throw new Error(`could not start ${p.command}`);
-    p.pid = child.pid;
-    child.unref();
-  } finally {
-    closeSync(fd);
-  }
+export async function supervisorStatus(plane: ControlPlane): Promise<SupervisorStatus> {
+  return JSON.parse(await supervisorRequest(plane, "GET", "/status")) as SupervisorStatus;
 }
 
-async function stopProcess(p: ProcessSpec): Promise<void> {
-  if (!p.pid || !isAlive(p.pid)) return;
-  process.kill(p.pid, "SIGTERM");
-  for (let i = 0; i < 100 && isAlive(p.pid); i++) await sleep(100);
-  if (isAlive(p.pid)) process.kill(p.pid, "SIGKILL");
-  for (let i = 0; i < 50 && isAlive(p.pid); i++) await sleep(100);
+function supervisorRequest(plane: ControlPlane, method: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath: join(plane.dir, SUPERVISOR_SOCKET), method, path, timeout: 30_000 }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => {
+        if ((res.statusCode ?? 0) >= 400) reject(new Error(`supervisor: ${method} ${path}: ${body}`));
+        else resolve(body);
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`supervisor: ${method} ${path}: timeout`)));
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 async function isHealthy(plane: ControlPlane): Promise<boolean> {
-  if (!COMPONENTS.every((c) => isAlive(plane.processes[c].pid))) return false;
-  return (await get(plane, "/readyz").catch(() => 0)) === 200;
-}
-
-async function waitForApiServer(plane: ControlPlane, timeoutMs: number): Promise<void> {
-  await waitFor(plane, "/readyz", timeoutMs, "kube-apiserver");
-  await waitFor(plane, "/api/v1/namespaces/default", timeoutMs, "kube-apiserver (default namespace)");
-}
-
-async function waitFor(plane: ControlPlane, path: string, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const c of COMPONENTS) {
-      const p = plane.processes[c];
-      if (p.pid && !isAlive(p.pid)) throw new Error(`${c} exited; last lines of ${p.log}:\n${await tail(p.log)}`);
-    }
-    if ((await get(plane, path).catch(() => 0)) === 200) return;
-    if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs / 1000} s (GET ${path}); see ${plane.dir}/logs`);
-    await sleep(250);
-  }
+  if (!isAlive(plane.rootPid)) return false;
+  return (await adminGet(plane, "/readyz").catch(() => ({ status: 0 }))).status === 200;
 }
 
 async function tail(file: string): Promise<string> {
@@ -259,11 +425,7 @@ export async function adminGet(plane: ControlPlane, path: string): Promise<{ sta
   });
 }
 
-async function get(plane: ControlPlane, path: string): Promise<number> {
-  return (await adminGet(plane, path)).status;
-}
-
-async function adminKubeconfig(server: string, pki: Pki): Promise<string> {
+async function kubeconfigFile(server: string, caCert: string, user: ClientCert): Promise<string> {
   const b64 = async (file: string): Promise<string> => (await readFile(file)).toString("base64");
   return [
     "apiVersion: v1",
@@ -272,15 +434,15 @@ async function adminKubeconfig(server: string, pki: Pki): Promise<string> {
     "- name: elector-local",
     "  cluster:",
     `    server: ${server}`,
-    `    certificate-authority-data: ${await b64(pki.caCert)}`,
+    `    certificate-authority-data: ${await b64(caCert)}`,
     "users:",
-    "- name: elector-admin",
+    "- name: elector-user",
     "  user:",
-    `    client-certificate-data: ${await b64(pki.adminCert)}`,
-    `    client-key-data: ${await b64(pki.adminKey)}`,
+    `    client-certificate-data: ${await b64(user.cert)}`,
+    `    client-key-data: ${await b64(user.key)}`,
     "contexts:",
     "- name: elector-local",
-    "  context: {cluster: elector-local, user: elector-admin, namespace: default}",
+    "  context: {cluster: elector-local, user: elector-user, namespace: default}",
     "current-context: elector-local",
     "",
   ].join("\n");
@@ -288,20 +450,8 @@ async function adminKubeconfig(server: string, pki: Pki): Promise<string> {
 
 /** Ports the kernel reports free right now; the small race until they are bound is accepted. */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => {
-        resolve(s);
-      });
-    })),
-  );
-  const ports = servers.map((s) => {
-    const addr = s.address();
-    if (addr === null || typeof addr === "string") throw new Error("no port");
-    return addr.port;
-  });
+  const servers = await Promise.all(Array.from({ length: count }, listenOnLoopback));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
 }

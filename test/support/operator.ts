@@ -73,13 +73,18 @@ export async function startOperator(t: TestContext, namespace: string, args: str
   return running;
 }
 
-/** A candidate pod that passes Pod Security `restricted`, with a named container port ("pg"). */
+/**
+ * A candidate pod that passes Pod Security `restricted`, with a named container port ("pg"). It
+ * poses as a started pod whose status the test writes: no scheduler serves its schedulerName, so
+ * it is never bound to the node and no kubelet reports another status.
+ */
 export function candidatePod(namespace: string, name: string, labels: Record<string, string>): object {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace, labels },
     spec: {
+      schedulerName: "elector.dev/none",
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
       containers: [
         {
