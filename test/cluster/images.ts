@@ -207,12 +207,21 @@ export async function buildElectorImage(log: (line: string) => void): Promise<st
   await ensureBaseImages(log);
   const started = Date.now();
   log("building elector:dev from the Dockerfile (buildah, --pull=never)");
-  await buildah(["bud", "--pull=never", "--layers", "--quiet", ...(await trustThisMachinesCAs()), "-t", ELECTOR_IMAGE, "-f", "Dockerfile", "."], REPO);
-  await mkdir(dirname(ELECTOR_ARCHIVE), { recursive: true });
-  await rm(ELECTOR_ARCHIVE, { force: true });
-  await buildah(["push", "--quiet", ELECTOR_IMAGE, `docker-archive:${ELECTOR_ARCHIVE}:${ELECTOR_IMAGE}`]);
+  await buildImage(ELECTOR_IMAGE, REPO, "Dockerfile", ELECTOR_ARCHIVE);
   log(`built elector:dev in ${String(Math.round((Date.now() - started) / 1000))} s`);
   return ELECTOR_ARCHIVE;
+}
+
+/**
+ * Builds `name` from `containerfile` in `context` (its FROM images must be local: the base images,
+ * elector:dev) and writes its Docker archive to `archive`.
+ */
+export async function buildImage(name: string, context: string, containerfile: string, archive: string): Promise<string> {
+  await buildah(["bud", "--pull=never", "--layers", "--quiet", ...(await trustThisMachinesCAs()), "-t", name, "-f", containerfile, "."], context);
+  await mkdir(dirname(archive), { recursive: true });
+  await rm(archive, { force: true });
+  await buildah(["push", "--quiet", name, `docker-archive:${archive}:${name}`]);
+  return archive;
 }
 
 /**

@@ -173,6 +173,9 @@ export async function nodeSteps(
       "ip link add cni0 type bridge",
       `ip addr add ${NODE_IP}/24 dev cni0`,
       "ip link set cni0 up",
+      // No default route, so nothing leaves: the Service range needs a route of its own, or a
+      // packet to a ClusterIP sent from the node fails before kube-proxy's rules can rewrite it.
+      `ip route add ${SERVICE_RANGE} dev cni0 src ${NODE_IP}`,
       // Both are per network namespace on these kernels: the host's values stay as they are.
       "echo 1 > /proc/sys/net/ipv4/ip_forward",
       "if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables; fi",
@@ -304,6 +307,8 @@ export function nodeControlPlaneArgs(dir: string): { apiserver: string[]; contro
       `--advertise-address=${NODE_IP}`,
       `--secure-port=${String(API_PORT)}`,
       "--authorization-mode=Node,RBAC",
+      // The node's name resolves nowhere here (no DNS can be reached): use its address.
+      "--kubelet-preferred-address-types=InternalIP",
       `--service-cluster-ip-range=${SERVICE_RANGE}`,
     ],
     controllerManager: ["--controllers=*", `--flex-volume-plugin-dir=${join(dir, "node", "volume-plugins")}`],

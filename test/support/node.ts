@@ -1,0 +1,150 @@
+/**
+ * What end-to-end tests stand on: the test run's cluster with its node, elector:dev (built from
+ * the Dockerfile by `npm test`) and the example applications' images on it, the chart installed
+ * with helm, and the ways a test looks from outside: the Lease, the pods, the EndpointSlices, and
+ * requests sent to a ClusterIP from inside the cluster's network namespace.
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import { load as loadYaml, dump as dumpYaml } from "js-yaml";
+import { ensureHelm } from "../cluster/build.ts";
+import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
+import { buildImage, importImage } from "../cluster/images.ts";
+import { eventually, kubectl, runCommand, testCluster, type Run } from "./cluster.ts";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const IMAGES = fileURLToPath(new URL("../e2e/images/", import.meta.url));
+/** The application of the examples (test/e2e/images/app): says which pod answered. */
+export const APP_IMAGE = "localhost/elector-e2e/app:dev";
+/** The wrapped command of examples/wrapper.yaml, in an image FROM elector:dev. */
+export const WORKER_IMAGE = "localhost/elector-e2e/worker:dev";
+export const OPERATOR_NAMESPACE = "elector-system";
+
+/** The cluster with its node; without one the test is skipped, saying why. */
+export async function nodeCluster(t: TestContext): Promise<ControlPlane | undefined> {
+  const { plane } = await testCluster();
+  if (!plane.node) {
+    t.skip(`no node in this cluster (${process.env.ELECTOR_NO_NODE_REASON ?? "started without one"})`);
+    return undefined;
+  }
+  return plane;
+}
+
+let images: Promise<void> | undefined;
+
+/** Builds the example applications' images and loads them on the node, once per run. */
+export function exampleImages(plane: ControlPlane): Promise<void> {
+  images ??= (async () => {
+    const socket = plane.node?.containerdSocket ?? "";
+    for (const [name, dir] of [[APP_IMAGE, "app"], [WORKER_IMAGE, "worker"]] as const) {
+      const archive = await buildImage(name, join(IMAGES, dir), "Containerfile", join(plane.dir, "images", `${dir}.tar`));
+      await importImage(socket, archive);
+    }
+  })();
+  return images;
+}
+
+export async function helm(args: string[]): Promise<Run> {
+  const [bin, { plane }] = await Promise.all([ensureHelm(), testCluster()]);
+  return runCommand(bin, ["--kubeconfig", plane.kubeconfig, ...args]);
+}
+
+let chart: Promise<void> | undefined;
+
+/**
+ * The chart, installed once per run as a user would (`helm install --wait`) in a namespace that
+ * enforces Pod Security `restricted`, running elector:dev: the operator's two replicas.
+ */
+export function installChart(): Promise<void> {
+  chart ??= (async () => {
+    const labels = { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" };
+    const ns = await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: OPERATOR_NAMESPACE, labels } }));
+    assert.equal(ns.code, 0, ns.stderr);
+    const installed = await helm(["upgrade", "--install", "elector", join(REPO, "charts/elector"), "-n", OPERATOR_NAMESPACE, "--set", "image.tag=dev", "--wait", "--timeout", "120s"]);
+    assert.equal(installed.code, 0, installed.stderr);
+  })();
+  return chart;
+}
+
+/**
+ * The documents of examples/`file` as objects, with the images a user would replace made real:
+ * elector's release image becomes elector:dev, `registry.example/…` the example applications.
+ */
+export async function example(file: string): Promise<Record<string, unknown>[]> {
+  const text = (await readFile(join(REPO, "examples", file), "utf8"))
+    .replaceAll(/image: elector:\S+/g, "image: elector:dev")
+    .replaceAll(/image: registry\.example\/singleton-worker:\S+/g, `image: ${WORKER_IMAGE}`)
+    .replaceAll(/image: registry\.example\/\S+/g, `image: ${APP_IMAGE}`);
+  return text.split(/^---$/m).map((doc) => loadYaml(doc) as Record<string, unknown>).filter(Boolean);
+}
+
+export async function applyObjects(namespace: string, objects: unknown[]): Promise<void> {
+  const applied = await kubectl(["apply", "-n", namespace, "-f", "-"], objects.map((o) => dumpYaml(o)).join("---\n"));
+  assert.equal(applied.code, 0, applied.stderr);
+}
+
+export async function rolledOut(namespace: string, workload: string, timeout = "120s"): Promise<void> {
+  const r = await kubectl(["rollout", "status", "-n", namespace, workload, `--timeout=${timeout}`]);
+  assert.equal(r.code, 0, `${workload}: ${r.stderr}`);
+}
+
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseTransitions?: number;
+}
+
+export async function lease(namespace: string, name: string): Promise<LeaseSpec | undefined> {
+  const r = await kubectl(["get", "lease", name, "-n", namespace, "-o", "json"]);
+  return r.code === 0 ? (JSON.parse(r.stdout) as { spec: LeaseSpec }).spec : undefined;
+}
+
+export interface PodView {
+  name: string;
+  ip: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  deleting: boolean;
+  containers: { name: string; id: string; restarts: number }[];
+}
+
+export async function pods(namespace: string, selector: string): Promise<PodView[]> {
+  const r = await kubectl(["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  interface Pod {
+    metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+    status: { podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; containerID?: string; restartCount: number }[] };
+  }
+  return (JSON.parse(r.stdout) as { items: Pod[] }).items.map((p) => ({
+    name: p.metadata.name,
+    ip: p.status.podIP ?? "",
+    labels: p.metadata.labels ?? {},
+    ready: p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    deleting: Boolean(p.metadata.deletionTimestamp),
+    containers: (p.status.containerStatuses ?? []).map((c) => ({ name: c.name, id: (c.containerID ?? "").replace(/^containerd:\/\//, ""), restarts: c.restartCount })),
+  }));
+}
+
+/** A crash: SIGKILL to one container's process, through the node's containerd. */
+export async function killContainer(plane: ControlPlane, pod: PodView, container: string): Promise<void> {
+  const id = pod.containers.find((c) => c.name === container)?.id;
+  assert.ok(id, `${pod.name} has no running container ${container}`);
+  const r = await runCommand("ctr", ["--address", plane.node?.containerdSocket ?? "", "--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", id]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+export async function serviceIp(namespace: string, name: string): Promise<string> {
+  return eventually(`Service ${name}'s ClusterIP`, async () => {
+    const r = await kubectl(["get", "service", name, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"]);
+    return r.code === 0 && r.stdout ? r.stdout : undefined;
+  });
+}
+
+/** Which pod answered a request to `url` from inside the cluster (undefined: nobody did). */
+export async function answeringPod(plane: ControlPlane, url: string): Promise<string | undefined> {
+  const { status, body } = await clusterFetch(plane, url, 1000);
+  if (status !== 200) return undefined;
+  return (JSON.parse(body) as { pod?: string }).pod;
+}
