@@ -1,9 +1,14 @@
 /**
- * `npm test`: lint, typecheck, build, then every test file on one fresh control plane.
+ * `npm test`: lint, typecheck, build, elector's image (where a node can run), then every tier on
+ * one fresh cluster: unit, integration (the control plane), end-to-end (real pods on the node).
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
 import { spawn } from "node:child_process";
-import { withScratchPlane } from "../test/cluster/controlplane.ts";
+import { nodeDefault, withScratchPlane } from "../test/cluster/controlplane.ts";
+import { buildElectorImage } from "../test/cluster/images.ts";
+
+/** The tiers, in the order they run: the end-to-end tier last, as its operator watches every namespace. */
+const TIERS = ["test/unit/**/*.test.ts", "test/image/**/*.test.ts", "test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"];
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((resolve) => {
@@ -36,16 +41,24 @@ async function main(): Promise<number> {
   // Some tests run the agent as shipped: the compiled dist/.
   if ((await run("tsc", ["-p", "tsconfig.build.json"])) !== 0) return 1;
 
-  step("control plane");
+  const node = nodeDefault();
+  if (node.node) {
+    step("image");
+    // Built before the cluster starts, so that its node has elector:dev from the first moment.
+    await buildElectorImage(console.error);
+  } else {
+    console.error(`\nno node here (${node.why ?? ""}): the end-to-end tier is skipped`);
+  }
+  step(node.node ? "cluster with a node" : "control plane");
   const started = Date.now();
   return withScratchPlane("elector-test-cluster-", (plane) => {
-    console.error(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${plane.dir})`);
+    console.error(`cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${plane.dir})`);
     step("tests");
     // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
     return run(
       process.execPath,
-      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit", "--test-reporter=spec", ...(files.length ? files : ["test/**/*.test.ts"])],
-      { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir },
+      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit", "--test-reporter=spec", ...(files.length ? files : TIERS)],
+      { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir, ...(node.why ? { ELECTOR_NO_NODE_REASON: node.why } : {}) },
     );
   });
 }

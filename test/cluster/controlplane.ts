@@ -276,7 +276,7 @@ export async function down(dir: string): Promise<void> {
     }
     for (let i = 0; i < 100 && (isAlive(plane.rootPid) || isAlive(plane.launcherPid)); i++) await sleep(100);
     if (plane.node) {
-      const left = await removeCgroups(plane.node.cgroupsCreated);
+      const left = await removeCgroups(plane.node.cgroupsCreated, plane.node.cgroupRoot);
       if (left.length > 0) throw new Error(`could not remove the cluster's cgroups: ${left.join(", ")}`);
     }
   }

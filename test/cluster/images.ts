@@ -224,6 +224,34 @@ export async function buildImage(name: string, context: string, containerfile: s
   return archive;
 }
 
+/** What `buildah inspect` says of an image's configuration. */
+export interface ImageConfig {
+  entrypoint: string[];
+  user: string;
+  workingDir: string;
+}
+
+export async function imageConfig(name: string): Promise<ImageConfig> {
+  const inspected = JSON.parse(await buildah(["inspect", "--type", "image", name])) as { OCIv1: { config: { Entrypoint?: string[]; User?: string; WorkingDir?: string } } };
+  const c = inspected.OCIv1.config;
+  return { entrypoint: c.Entrypoint ?? [], user: c.User ?? "", workingDir: c.WorkingDir ?? "" };
+}
+
+/**
+ * Runs `work` with a working container of image `name`: its root folder (the vfs driver keeps
+ * it as a plain folder), and a way to run a command in it as the image's user would.
+ */
+export async function withImage<T>(name: string, work: (root: string, run: (command: string[]) => Promise<string>) => Promise<T>): Promise<T> {
+  const container = (await buildah(["from", "--pull=never", name])).trim();
+  try {
+    const root = (await buildah(["mount", container])).trim();
+    const { user } = await imageConfig(name);
+    return await work(root, (command) => buildah(["run", "--user", user || "0:0", container, "--", ...command]));
+  } finally {
+    await buildah(["rm", container]).catch(() => undefined);
+  }
+}
+
 /**
  * Volumes that make the build's npm trust what this machine trusts (here, the CA of a
  * TLS-intercepting proxy in front of the npm registry): the machine's CA bundle and an .npmrc

@@ -101,8 +101,12 @@ async function createCgroupRoot(id: string): Promise<{ root: string; created: st
   return { root, created };
 }
 
-/** Removes what createCgroupRoot made, with every cgroup kubelet and runc made below it. */
-export async function removeCgroups(created: string[]): Promise<string[]> {
+/**
+ * Removes what createCgroupRoot made, with every cgroup kubelet and runc made below the cluster's
+ * root; returns what could not be removed. A parent it made may hold another cluster's root by now
+ * (two clusters on one machine): that one stays, for the cluster that still uses it.
+ */
+export async function removeCgroups(created: string[], root: string): Promise<string[]> {
   const left: string[] = [];
   const removeTree = async (path: string): Promise<void> => {
     const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
@@ -112,7 +116,10 @@ export async function removeCgroups(created: string[]): Promise<string[]> {
       if (code !== "ENOENT") left.push(`${path} (${code ?? String(err)})`);
     });
   };
-  for (const path of [...created].reverse()) await removeTree(path);
+  for (const path of [...created].reverse()) {
+    if (path.endsWith(root)) await removeTree(path);
+    else await rmdir(path).catch(() => undefined);
+  }
   return left;
 }
 
