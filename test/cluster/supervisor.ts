@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -47,6 +47,30 @@ export const SUPERVISOR_SOCKET = "supervisor.sock";
 export const SUPERVISOR_CONFIG = "supervisor.json";
 /** A component asked to stop gets this long before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
+
+/**
+ * A GET made from inside the cluster's network namespace (a pod IP, a ClusterIP, kube-proxy's
+ * healthz), on a connection of its own: kube-proxy routes connections, not requests, so a kept-alive
+ * connection would go on reaching the pod it reached first.
+ */
+function fetchInside(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { agent: false, timeout: timeoutMs, headers: { connection: "close" } }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+      res.on("error", (err) => {
+        resolve({ status: 0, body: err.message });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${String(timeoutMs)} ms`)));
+    req.on("error", (err) => {
+      resolve({ status: 0, body: err.message });
+    });
+  });
+}
 
 async function main(dir: string): Promise<void> {
   const config = JSON.parse(await readFile(join(dir, SUPERVISOR_CONFIG), "utf8")) as SupervisorConfig;
@@ -91,14 +115,7 @@ async function main(dir: string): Promise<void> {
     const [, verb, name = ""] = url.pathname.split("/");
     if (method === "GET" && verb === "status") return [200, status];
     if (method === "GET" && verb === "fetch") {
-      // A GET made from inside the cluster's network namespace: a pod IP, a ClusterIP, kube-proxy's healthz.
-      const timeout = Number(url.searchParams.get("timeout") ?? 2000);
-      try {
-        const r = await fetch(url.searchParams.get("url") ?? "", { signal: AbortSignal.timeout(timeout) });
-        return [200, { status: r.status, body: await r.text() }];
-      } catch (err) {
-        return [200, { status: 0, body: err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err) }];
-      }
+      return [200, await fetchInside(url.searchParams.get("url") ?? "", Number(url.searchParams.get("timeout") ?? 2000))];
     }
     const step = config.steps.find((s) => s.name === name && !s.oneshot);
     if (method !== "POST" || !step) return [404, { error: `no such request: ${method} ${url.pathname}` }];

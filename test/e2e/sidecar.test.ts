@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ControlPlane } from "../cluster/controlplane.ts";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
 import { installCrd, getElection, sliceAddresses } from "../support/operator.ts";
-import { answeringPod, applyObjects, example, exampleImages, installChart, killContainer, lease, nodeCluster, pods, rolledOut, serviceIp, type PodView } from "../support/node.ts";
+import { answeringPod, applyObjects, asDatabase, example, exampleImages, installChart, killContainer, lease, nodeCluster, pods, rolledOut, serviceIp, type PodView } from "../support/node.ts";
 
 interface Routed {
   /** The Election, its Lease and its pods' label selector. */
@@ -20,15 +20,6 @@ interface Routed {
   selector: string;
   /** A request that the operator's routing must bring to the leader. */
   url: string;
-}
-
-/** The db variant of examples/sidecar.yaml that examples/service-routing.yaml expects: pods app=db, a port named pg. */
-function asDatabase(deployment: Record<string, unknown>): Record<string, unknown> {
-  const text = JSON.stringify(deployment).replaceAll("scheduler", "db");
-  const db = JSON.parse(text) as { spec: { template: { spec: { containers: { name: string; ports?: unknown[] }[] } } } };
-  const app = db.spec.template.spec.containers.find((c) => c.name === "app");
-  if (app) app.ports = [{ name: "pg", containerPort: 5432 }];
-  return JSON.parse(JSON.stringify(db)) as Record<string, unknown>;
 }
 
 /** Waits until the Lease, the Election's status, the label, the slice and the traffic all name one new holder. */

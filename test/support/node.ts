@@ -81,6 +81,24 @@ export async function example(file: string): Promise<Record<string, unknown>[]> 
   return text.split(/^---$/m).map((doc) => loadYaml(doc) as Record<string, unknown>).filter(Boolean);
 }
 
+/**
+ * The database variant of examples/sidecar.yaml's Deployment that examples/service-routing.yaml and
+ * examples/handover.yaml expect: pods app=db with a port named pg, in election db; as a
+ * StatefulSet when the pods must have the names db-0, db-1, … (handover.yaml names db-1).
+ */
+export function asDatabase(deployment: Record<string, unknown>, kind: "Deployment" | "StatefulSet" = "Deployment"): Record<string, unknown> {
+  interface Workload {
+    kind: string;
+    spec: { serviceName?: string; template: { spec: { containers: { name: string; ports?: unknown[] }[] } } };
+  }
+  const db = JSON.parse(JSON.stringify(deployment).replaceAll("scheduler", "db")) as Workload;
+  db.kind = kind;
+  if (kind === "StatefulSet") db.spec.serviceName = "db-primary";
+  const app = db.spec.template.spec.containers.find((c) => c.name === "app");
+  if (app) app.ports = [{ name: "pg", containerPort: 5432 }];
+  return JSON.parse(JSON.stringify(db)) as Record<string, unknown>;
+}
+
 export async function applyObjects(namespace: string, objects: unknown[]): Promise<void> {
   const applied = await kubectl(["apply", "-n", namespace, "-f", "-"], objects.map((o) => dumpYaml(o)).join("---\n"));
   assert.equal(applied.code, 0, applied.stderr);

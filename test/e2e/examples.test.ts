@@ -1,0 +1,94 @@
+/**
+ * On the real node, the examples not covered by sidecar.test.ts, each doing what its comments say:
+ * examples/wrapper.yaml starts its command on the leading pod only, with the fencing token and
+ * identity in its environment, and on another pod once the leader is deleted; examples/handover.yaml
+ * moves leadership to the pod it names, and the routed Service follows.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { clusterFetch } from "../cluster/controlplane.ts";
+import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
+import { getElection, installCrd } from "../support/operator.ts";
+import { answeringPod, applyObjects, asDatabase, example, exampleImages, installChart, lease, nodeCluster, pods, rolledOut, serviceIp } from "../support/node.ts";
+
+test("examples/wrapper.yaml: the command runs on the leading pod only, with its fencing token, and moves when that pod is deleted", async (t) => {
+  const plane = await nodeCluster(t);
+  if (!plane) return;
+  await exampleImages(plane);
+  const namespace = await testNamespace(t);
+  await applyObjects(namespace, [...(await example("rbac.yaml")), ...(await example("wrapper.yaml"))]);
+  await rolledOut(namespace, "statefulset/singleton");
+
+  /** Which pods' commands answer, and what they say. */
+  const running = async (): Promise<{ pod: string; token: number; identity: string }[]> => {
+    const answers = [];
+    for (const p of await pods(namespace, "app=singleton")) {
+      const a = await answeringPodWorker(p.ip);
+      if (a) answers.push(a);
+    }
+    return answers;
+  };
+  const answeringPodWorker = async (ip: string): Promise<{ pod: string; token: number; identity: string } | undefined> => {
+    if (!ip) return undefined;
+    const r = await clusterFetch(plane, `http://${ip}:8080/`, 500);
+    return r.status === 200 ? (JSON.parse(r.body) as { pod: string; token: number; identity: string }) : undefined;
+  };
+
+  let last = -1;
+  for (let round = 0; round < 2; round++) {
+    const [worker, ...others] = await eventually("one pod's command to answer", async () => {
+      const r = await running();
+      return r.length === 1 ? r : undefined;
+    }, 60_000);
+    assert.ok(worker);
+    assert.deepEqual(others, []);
+    const held = await lease(namespace, "singleton");
+    assert.equal(worker.pod, held?.holderIdentity, "the command runs on a pod that does not hold the Lease");
+    assert.equal(worker.identity, worker.pod);
+    assert.equal(worker.token, held?.leaseTransitions, "ELECTOR_FENCING_TOKEN is not the Lease's transitions");
+    assert.ok(worker.token > last, `the fencing token went from ${String(last)} to ${String(worker.token)}`);
+    last = worker.token;
+    t.diagnostic(`round ${String(round)}: ${worker.pod} runs the command with token ${String(worker.token)}`);
+    const del = await kubectl(["delete", "pod", worker.pod, "-n", namespace, "--wait=false"]);
+    assert.equal(del.code, 0, del.stderr);
+    await eventually(`${worker.pod}'s command to stop`, async () => ((await running()).some((w) => w.pod === worker.pod && w.token === worker.token) ? undefined : true), 60_000);
+  }
+});
+
+test("examples/handover.yaml: leadership moves to the pod it names, and the Service follows", async (t) => {
+  const plane = await nodeCluster(t);
+  if (!plane) return;
+  await installCrd();
+  await Promise.all([exampleImages(plane), installChart()]);
+  const namespace = await testNamespace(t);
+  const [deployment] = await example("sidecar.yaml");
+  assert.ok(deployment);
+  const [service, routing] = await example("service-routing.yaml");
+  await applyObjects(namespace, [...(await example("rbac.yaml")), asDatabase(deployment, "StatefulSet"), service, routing]);
+  await rolledOut(namespace, "statefulset/db");
+  const url = `http://${await serviceIp(namespace, "db-primary")}:5432/`;
+  const first = await eventually("a leader the Service routes to", async () => {
+    const holder = (await lease(namespace, "db"))?.holderIdentity;
+    return holder && (await answeringPod(plane, url)) === holder ? holder : undefined;
+  }, 60_000);
+
+  // The example names db-1; if db-1 already leads, hand over to db-0 instead, so leadership moves.
+  const [handover] = await example("handover.yaml");
+  const to = first === "db-1" ? "db-0" : "db-1";
+  const spec = (handover as { spec: { preferredHolder: string } }).spec;
+  spec.preferredHolder = to;
+  await applyObjects(namespace, [handover]);
+  let seen = "";
+  await eventually(`${to} to lead and the Service to reach it`, async () => {
+    const holder = (await lease(namespace, "db"))?.holderIdentity;
+    const answered = await answeringPod(plane, url);
+    seen = `the Lease names ${holder ?? "nobody"}, ${answered ?? "nobody"} answers, the Election says ${JSON.stringify((await getElection(namespace, "db"))?.status?.conditions?.map((c) => c.message))}`;
+    return holder === to && answered === to ? true : undefined;
+  }, 60_000).catch((err: unknown) => {
+    throw new Error(`${String(err)}; ${seen}`);
+  });
+  const e = await getElection(namespace, "db");
+  assert.equal(e?.status?.leader, to);
+  assert.equal((await pods(namespace, "app=db")).length, 3);
+  t.diagnostic(`handed over from ${first} to ${to}`);
+});
