@@ -1,52 +1,51 @@
 /**
- * `make demo`: elector end to end on a real local control plane, in one command. It builds or
- * reuses the control plane, installs the CRD, starts the operator and three agents posing as the
- * pods db-0, db-1 and db-2 of a small database, applies an Election that labels the leader and
- * keeps a selector-less Service's EndpointSlice on it, and then kills the leader every few seconds,
- * SIGTERM (a graceful handover) and SIGKILL (a crash) in turn, showing who leads, the
- * `kubectl get elections -o wide` row, where the Service routes, and how long each handover took.
+ * `make demo`: elector end to end on a real local cluster, in one command. On a machine that can
+ * run the node it builds elector's image from the Dockerfile, brings the cluster up with it,
+ * installs the chart and deploys a small application whose pods carry the agent (demo/pods.ts);
+ * elsewhere it says why in one line and shows agents as processes posing as pods (demo/processes.ts).
+ * Then it ends the leader's term every few seconds, gracefully and by a crash in turn, showing who
+ * leads, the `kubectl get elections -o wide` row, where the Services route (with a node: which pod
+ * answers the requests sent to them), and how long each handover took.
  *
  * On a terminal the view is redrawn in place; otherwise every change is printed as a line. Ctrl-C
- * stops it at any moment. It always removes its namespace and processes, and stops the control
- * plane if it started it. Options: --rounds N (default 6; 0 runs until Ctrl-C).
+ * stops it at any moment. It always removes its namespace and processes, and stops the cluster if
+ * it started it. Options: --rounds N (default 6; 0 runs until Ctrl-C), --no-node (the processes).
  */
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { KubeClient } from "../src/kube/client.ts";
 import { loadConnection } from "../src/kube/kubeconfig.ts";
-import { DEFAULT_CLUSTER_DIR, down, status } from "../test/cluster/controlplane.ts";
-import { FAST, launchAgent, type Agent } from "../test/support/agents.ts";
+import { DEFAULT_CLUSTER_DIR, down, nodeDefault, status } from "../test/cluster/controlplane.ts";
+import { buildElectorImage, importImage } from "../test/cluster/images.ts";
 import { createNamespace, eventually, kubectl, testCluster } from "../test/support/cluster.ts";
-import { apply, createPod, installCrd, launchOperator, labelled, sliceAddresses, type RunningOperator } from "../test/support/operator.ts";
+import { installCrd } from "../test/support/operator.ts";
+import type { Cast } from "./demo/cast.ts";
+import { podCast } from "./demo/pods.ts";
+import { processCast } from "./demo/processes.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "6" } } });
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "6" }, "no-node": { type: "boolean", default: false } } });
 const ROUNDS = Number(values.rounds);
-const PODS = [
-  ["db-0", "10.1.0.10"],
-  ["db-1", "10.1.0.11"],
-  ["db-2", "10.1.0.12"],
-] as const;
-/** How long the view rests on a settled leader before the next kill. */
+/** How long the view rests on a settled leader before the next fault. */
 const PAUSE_MS = 4000;
 const live = process.stdout.isTTY;
 
 /** What the view shows; each refresh replaces all of it at once, so a frame is never half old. */
 interface Snapshot {
-  /** Each agent's answer to GET /, by pod. */
-  agents: [string, string][];
+  /** Each pod's line. */
+  pods: [string, string][];
   electionRow: string;
   route: string;
-  /** The one agent that says it leads while the label and the slice are on it, if there is one. */
+  /** The one pod that says it leads while every route points at it, if there is one. */
   routedLeader: string | undefined;
   /** When this look began (performance.now()). */
   takenAt: number;
 }
 
 interface View extends Snapshot {
-  namespace: string;
+  cast: Cast;
   history: string[];
-  handovers: { signal: string; ms: number }[];
+  handovers: { fault: string; crash: boolean; ms: number; routedMs?: number }[];
 }
 
 const started = performance.now();
@@ -62,16 +61,17 @@ function say(view: View, line: string): void {
 
 function draw(view: View): void {
   if (!live) return;
+  const width = Math.max(6, ...view.pods.map(([pod]) => pod.length));
   const screen = [
-    `elector demo: namespace ${view.namespace}, lease 4s / renew 3s / retry 1s        Ctrl-C stops it`,
+    `elector demo: namespace ${view.cast.namespace}, ${view.cast.timing}        Ctrl-C stops it`,
     "",
-    "  pod    agent (GET /)",
-    ...view.agents.map(([id, answer]) => `  ${id.padEnd(6)} ${answer}`),
+    `  ${"pod".padEnd(width)} agent (GET /)`,
+    ...view.pods.map(([pod, answer]) => `  ${pod.padEnd(width)} ${answer}`),
     "",
-    `  $ kubectl get elections -n ${view.namespace} -o wide`,
+    `  $ kubectl get elections -n ${view.cast.namespace} -o wide`,
     ...view.electionRow.split("\n").map((l) => `  ${l}`),
     "",
-    `  Service db routes to: ${view.route}`,
+    `  ${view.route}`,
     "",
     "  what happened:",
     ...view.history.slice(-12).map((l) => `  ${l}`),
@@ -79,37 +79,21 @@ function draw(view: View): void {
   process.stdout.write(`\x1b[H\x1b[2J${screen.join("\n")}\n`);
 }
 
-/** Looks at everything the view shows: each agent's answer, the Election's row, the routing. */
-async function snapshot(namespace: string, agents: Map<string, Agent | undefined>): Promise<Snapshot> {
+/** Looks at everything the view shows: the cast's pods and routes, and the Election's row. */
+async function snapshot(cast: Cast): Promise<Snapshot> {
   const takenAt = performance.now();
-  const answers = await Promise.all(
-    [...agents].map(async ([id, agent]): Promise<[string, string, boolean]> => {
-      const s = agent?.running ? await agent.status() : undefined;
-      const answer = !agent?.running ? "(restarting)" : s ? `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${s.fencing_token ?? "-"}` : "(starting)";
-      return [id, answer, s?.is_leader ?? false];
-    }),
-  );
-  const [row, labels, slice] = await Promise.all([kubectl(["get", "elections", "-n", namespace, "-o", "wide"]), labelled(namespace, "leader", "true"), sliceAddresses(namespace, "db")]);
-  const leaders = answers.filter(([, , leads]) => leads).map(([id]) => id);
-  const leaderIp = new Map<string, string>(PODS).get(leaders[0] ?? "");
-  const routed = leaders.length === 1 && labels.join() === leaders[0] && slice.join() === leaderIp;
-  return {
-    agents: answers.map(([id, answer]) => [id, answer]),
-    electionRow: row.code === 0 ? row.stdout.trim() : "(no Election yet)",
-    route: `pod label leader=true on ${labels.join(", ") || "none"}; EndpointSlice ${slice.join(", ") || "empty"}`,
-    routedLeader: routed ? leaders[0] : undefined,
-    takenAt,
-  };
+  const [look, row] = await Promise.all([cast.look(), kubectl(["get", "elections", "-n", cast.namespace, "-o", "wide"])]);
+  return { ...look, electionRow: row.code === 0 ? row.stdout.trim() : "(no Election yet)", takenAt };
 }
 
-/** Resolves with the moment the Lease names a holder other than `from`. */
-function nextHolder(client: KubeClient, namespace: string, from: string): Promise<{ holder: string; at: number }> {
+/** Resolves with the moment the Lease shows a new term (a holder, and more transitions than `after`). */
+function nextTerm(client: KubeClient, namespace: string, lease: string, after: number): Promise<{ holder: string; at: number }> {
   return new Promise((resolve) => {
-    const stop = client.watch<{ spec?: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, { fieldSelector: "metadata.name=db" }, {
+    const stop = client.watch<{ spec?: { holderIdentity?: string; leaseTransitions?: number } }>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, { fieldSelector: `metadata.name=${lease}` }, {
       onConnected: () => undefined,
-      onEvent: (_type, lease) => {
-        const holder = lease.spec?.holderIdentity ?? "";
-        if (holder !== "" && holder !== from) {
+      onEvent: (_type, l) => {
+        const holder = l.spec?.holderIdentity ?? "";
+        if (holder !== "" && (l.spec?.leaseTransitions ?? 0) > after) {
           stop();
           resolve({ holder, at: performance.now() });
         }
@@ -119,17 +103,25 @@ function nextHolder(client: KubeClient, namespace: string, from: string): Promis
   });
 }
 
+const seconds = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+
 async function main(): Promise<number> {
   const usingTestCluster = process.env.ELECTOR_TEST_CLUSTER_DIR !== undefined;
+  const node = nodeDefault();
+  const withNode = node.node && !values["no-node"];
+  if (!node.node) console.error(`no node: ${node.why ?? ""}; the demo shows agents as processes posing as pods instead`);
   const wasUp = usingTestCluster || (await status(DEFAULT_CLUSTER_DIR)).healthy;
-  if (!wasUp) console.error("starting a local control plane (the first time, this builds it from Go modules: about 12 minutes)");
-  const { plane, kc } = await testCluster();
+  if (!wasUp) console.error("starting a local cluster (the first time, this builds it from Go modules: about 12 minutes)");
+  // Built before the cluster starts, so that a new node has it from the first moment; `npm test` built it already.
+  const image = withNode && !usingTestCluster ? await buildElectorImage(console.error) : undefined;
+  const cluster = await testCluster();
+  const { plane, kc } = cluster;
+  if (image && plane.node) await importImage(plane.node.containerdSocket, image);
   const client = new KubeClient(loadConnection(plane.kubeconfig));
   await installCrd();
   const namespace = await createNamespace(kc, "elector-demo");
-  const agents = new Map<string, Agent | undefined>();
-  const view: View = { namespace, agents: [], electionRow: "", route: "", routedLeader: undefined, takenAt: 0, history: [], handovers: [] };
-  let operator: RunningOperator | undefined;
+  const cast = withNode && plane.node ? podCast(cluster, namespace) : processCast(cluster, namespace);
+  const view: View = { cast, pods: [], electionRow: "", route: "", routedLeader: undefined, takenAt: 0, history: [], handovers: [] };
   const stopping = new AbortController();
   // A function, not the property: TypeScript would take it for unchanged within one loop pass.
   const stopped = (): boolean => stopping.signal.aborted;
@@ -142,7 +134,7 @@ async function main(): Promise<number> {
   // One refresher, never two at once: each frame is one consistent look.
   const refreshing = new AbortController();
   const refresh = async (): Promise<void> => {
-    const next = await snapshot(namespace, agents);
+    const next = await snapshot(cast);
     // Without a terminal, a line only when NAME, LEADER, TRANSITIONS or READY change, not AGE.
     const meaning = (row: string): string => row.split("\n").map((l) => l.split(/\s+/).slice(0, 4).join(" ")).join("\n");
     if (!live && meaning(next.electionRow) !== meaning(view.electionRow)) console.log(next.electionRow);
@@ -155,44 +147,42 @@ async function main(): Promise<number> {
       await sleep(250, undefined, { signal: refreshing.signal }).catch(() => undefined);
     }
   })();
-  const start = (id: string): Promise<Agent> => launchAgent({ namespace, election: "db", id, kubeconfig: plane.kubeconfig, args: FAST, logLevel: "warn" });
   try {
-    say(view, `namespace ${namespace}: Service db (no selector), pods db-0..db-2 with IPs, the operator, three agents`);
-    await apply(namespace, { apiVersion: "v1", kind: "Service", metadata: { name: "db" }, spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } });
-    for (const [name, ip] of PODS) await createPod(namespace, name, { app: "db" }, ip);
-    operator = await launchOperator(plane.kubeconfig, namespace, [], "info");
-    for (const [id] of PODS) agents.set(id, await start(id));
-    await apply(namespace, {
-      apiVersion: "elector.dev/v1alpha1",
-      kind: "Election",
-      metadata: { name: "db" },
-      spec: { candidates: { selector: { matchLabels: { app: "db" } } }, leaderLabel: {}, service: { name: "db" } },
-    });
-    say(view, "applied Election db: label the leader leader=true, keep Service db's EndpointSlice on it");
+    say(view, `namespace ${namespace}: ${cast.scene}`);
+    await cast.setUp();
+    say(view, "applied Election db: label the leader leader=true, keep a Service's EndpointSlice on it");
 
     for (let round = 1; (ROUNDS === 0 || round <= ROUNDS) && !stopped(); round++) {
       // Only a look begun now counts: an older one may name a leader that has since been replaced.
       const since = performance.now();
-      const leader = await eventually("one leader, routed", () => Promise.resolve(view.takenAt > since ? agents.get(view.routedLeader ?? "") : undefined));
-      say(view, `${leader.id} leads, carries the label, and the Service routes to it`);
+      const leader = await eventually("one leader, routed", () => Promise.resolve(view.takenAt > since ? view.routedLeader : undefined), 120_000);
+      say(view, `${leader} leads, carries the label, and the Service routes to it`);
       await sleep(PAUSE_MS, undefined, { signal: stopping.signal }).catch(() => undefined);
       if (stopped()) break;
-      const signal = round % 2 === 1 ? "SIGTERM" : "SIGKILL";
-      const next = nextHolder(client, namespace, leader.id);
+      const fault = cast.faults[(round - 1) % cast.faults.length];
+      if (!fault) break;
+      const lease = await client.request<{ spec?: { leaseTransitions?: number } }>("GET", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${cast.lease}`, { timeoutMs: 10_000 });
+      const next = nextTerm(client, namespace, cast.lease, lease.spec?.leaseTransitions ?? 0);
       const sent = performance.now();
-      leader.kill(signal);
-      say(view, `${signal} to the leader ${leader.id}${signal === "SIGKILL" ? " (a crash: nobody releases the lease, so it has to run out)" : " (it releases the lease on the way out)"}`);
+      await cast.inflict(fault, leader);
+      say(view, `${fault.name} on the leader ${leader} (${fault.explain})`);
       const { holder, at } = await next;
-      const took = at - sent;
-      view.handovers.push({ signal, ms: took });
-      say(view, `${holder} leads ${took >= 1000 ? `${(took / 1000).toFixed(2)} s` : `${took.toFixed(0)} ms`} after the ${signal}`);
-      await leader.exited;
-      leader.dispose();
-      agents.set(leader.id, undefined);
-      agents.set(leader.id, await start(leader.id));
+      let routed = "";
+      let routedMs: number | undefined;
+      if (cast.servedBy) {
+        await eventually(`the Services to answer from ${holder}`, async () => {
+          await cast.servedBy?.(holder);
+          return true;
+        }, 60_000);
+        routedMs = performance.now() - sent;
+        routed = `; both Services answer from it ${seconds(routedMs)} after the fault`;
+      }
+      view.handovers.push({ fault: fault.name, crash: fault.crash, ms: at - sent, ...(routedMs === undefined ? {} : { routedMs }) });
+      say(view, `${holder} leads ${seconds(at - sent)} after the ${fault.name}${routed}`);
+      await cast.recover?.(leader);
     }
     const end = performance.now();
-    if (!stopped()) await eventually("the last leader, routed", () => Promise.resolve(view.takenAt > end ? view.routedLeader : undefined));
+    if (!stopped()) await eventually("the last leader, routed", () => Promise.resolve(view.takenAt > end ? view.routedLeader : undefined), 120_000);
     say(view, stopped() ? "stopped by Ctrl-C; cleaning up" : "done; cleaning up");
     await refresh();
     return 0;
@@ -201,28 +191,25 @@ async function main(): Promise<number> {
     await refresher;
     process.off("SIGINT", onInterrupt);
     process.off("SIGTERM", onInterrupt);
-    for (const agent of agents.values()) agent?.dispose();
-    // While the operator still runs: it takes the label and the slice away and lets the Election go.
-    if (operator) await kubectl(["delete", "election", "db", "-n", namespace, "--ignore-not-found", "--wait=true", "--timeout=20s"]);
-    operator?.process.kill("SIGTERM");
-    await Promise.race([operator?.process.exited, sleep(10_000)]);
-    operator?.process.dispose();
+    await cast.tearDown();
     await client.request("DELETE", `/api/v1/namespaces/${namespace}`, { timeoutMs: 10_000 }).catch(() => undefined);
     if (!wasUp) {
-      console.error("stopping the control plane the demo started");
+      console.error("stopping the cluster the demo started");
       await down(DEFAULT_CLUSTER_DIR);
     }
     console.log(summary(view.handovers));
   }
 }
 
-/** What stays on the screen afterwards: the handover times, by kind. */
+/** What stays on the screen afterwards: the handover times, by kind of fault. */
 function summary(handovers: View["handovers"]): string {
-  const times = (signal: string, format: (ms: number) => string): string => handovers.filter((h) => h.signal === signal).map((h) => format(h.ms)).join(", ") || "none";
+  const kinds = [...new Map(handovers.map((h) => [h.fault, h.crash])).entries()];
   return [
-    "handovers measured (signal sent → the Lease names another holder):",
-    `  SIGTERM, the leader releases the lease:  ${times("SIGTERM", (ms) => `${ms.toFixed(0)} ms`)}`,
-    `  SIGKILL, the lease has to run out (4 s, counted from the last renewal, at most 1 s before the kill):  ${times("SIGKILL", (ms) => `${(ms / 1000).toFixed(2)} s`)}`,
+    "handovers measured (fault → the Lease names the next term's holder; → the Services answer from it):",
+    ...kinds.map(([fault, crash]) => {
+      const times = handovers.filter((h) => h.fault === fault).map((h) => (h.routedMs === undefined ? seconds(h.ms) : `${seconds(h.ms)} → ${seconds(h.routedMs)}`));
+      return `  ${fault}${crash ? " (the 4 s lease has to run out, counted from the last renewal, at most 1 s before)" : ", the leader releases the lease"}:  ${times.join(", ")}`;
+    }),
   ].join("\n");
 }
 

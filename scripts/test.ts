@@ -4,11 +4,19 @@
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
 import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { nodeDefault, withScratchPlane } from "../test/cluster/controlplane.ts";
 import { buildElectorImage } from "../test/cluster/images.ts";
 
-/** The tiers, in the order they run: the end-to-end tier last, as its operator watches every namespace. */
-const TIERS = ["test/unit/**/*.test.ts", "test/image/**/*.test.ts", "test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"];
+/**
+ * The runs, in order (Node's runner sorts the files of one run): the end-to-end tier last, as the
+ * operator its chart installs watches every namespace and the integration tests run their own.
+ */
+const RUNS = [
+  { name: "unit, image and integration tests", files: ["test/unit/**/*.test.ts", "test/image/**/*.test.ts", "test/integration/**/*.test.ts"] },
+  { name: "end-to-end tests on the node", files: ["test/e2e/**/*.test.ts"] },
+];
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   return new Promise((resolve) => {
@@ -51,15 +59,25 @@ async function main(): Promise<number> {
   }
   step(node.node ? "cluster with a node" : "control plane");
   const started = Date.now();
-  return withScratchPlane("elector-test-cluster-", (plane) => {
+  return withScratchPlane("elector-test-cluster-", async (plane) => {
     console.error(`cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s (${plane.dir})`);
-    step("tests");
-    // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
-    return run(
-      process.execPath,
-      ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit", "--test-reporter=spec", ...(files.length ? files : TIERS)],
-      { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir, ...(node.why ? { ELECTOR_NO_NODE_REASON: node.why } : {}) },
-    );
+    const env = { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir, ...(node.why ? { ELECTOR_NO_NODE_REASON: node.why } : {}) };
+    const totals = { passed: 0, failed: 0, skipped: 0 };
+    let code = 0;
+    for (const { name, files: tier } of files.length ? [{ name: "tests", files }] : RUNS) {
+      step(name);
+      const tap = join(plane.dir, `results-${String(totals.passed + totals.failed + totals.skipped)}.tap`);
+      // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
+      const args = ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit"];
+      const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`];
+      if ((await run(process.execPath, [...args, ...reporters, ...tier], env)) !== 0) code = 1;
+      const counts = await readFile(tap, "utf8").catch(() => "");
+      for (const [key, tapKey] of [["passed", "pass"], ["failed", "fail"], ["skipped", "skipped"]] as const) {
+        totals[key] += Number(new RegExp(`^# ${tapKey} (\\d+)$`, "m").exec(counts)?.[1] ?? 0);
+      }
+    }
+    console.log(`\n${String(totals.passed)} passed, ${String(totals.failed)} failed, ${String(totals.skipped)} skipped`);
+    return code;
   });
 }
 

@@ -17,7 +17,7 @@ import { chmod, chown, copyFile, cp, lstat, mkdir, readFile, readlink, rm, symli
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildOnce, cacheRoot } from "./build.ts";
-import { PAUSE_IMAGE } from "./node.ts";
+import { ensureNodePackages, PAUSE_IMAGE } from "./node.ts";
 import { NPM_VERSION } from "./versions.ts";
 
 export const NODE_BASE = "docker.io/library/node:24-trixie-slim";
@@ -106,6 +106,7 @@ async function nodeAndNpm(): Promise<{ node: string; npm: string }> {
 
 /** The Dockerfile's two base images, made locally (see the top of this file). */
 export async function ensureBaseImages(log: (line: string) => void): Promise<void> {
+  await ensureNodePackages(log);
   if ((await hasImage(NODE_BASE)) && (await hasImage(DISTROLESS_BASE))) return;
   const rootfs = await trixieRootfs(log);
   const { node, npm } = await nodeAndNpm();
