@@ -19,6 +19,7 @@ import { loadConnection } from "../src/kube/kubeconfig.ts";
 import { DEFAULT_CLUSTER_DIR, down, nodeDefault, status } from "../test/cluster/controlplane.ts";
 import { buildElectorImage, importImage } from "../test/cluster/images.ts";
 import { createNamespace, eventually, kubectl, testCluster } from "../test/support/cluster.ts";
+import { nextLeaseEvent } from "../test/support/lease.ts";
 import { installCrd } from "../test/support/operator.ts";
 import type { Cast } from "./demo/cast.ts";
 import { podCast } from "./demo/pods.ts";
@@ -86,23 +87,6 @@ async function snapshot(cast: Cast): Promise<Snapshot> {
   return { ...look, electionRow: row.code === 0 ? row.stdout.trim() : "(no Election yet)", takenAt };
 }
 
-/** Resolves with the moment the Lease shows a new term (a holder, and more transitions than `after`). */
-function nextTerm(client: KubeClient, namespace: string, lease: string, after: number): Promise<{ holder: string; at: number }> {
-  return new Promise((resolve) => {
-    const stop = client.watch<{ spec?: { holderIdentity?: string; leaseTransitions?: number } }>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, { fieldSelector: `metadata.name=${lease}` }, {
-      onConnected: () => undefined,
-      onEvent: (_type, l) => {
-        const holder = l.spec?.holderIdentity ?? "";
-        if (holder !== "" && (l.spec?.leaseTransitions ?? 0) > after) {
-          stop();
-          resolve({ holder, at: performance.now() });
-        }
-      },
-      onClosed: () => undefined,
-    });
-  });
-}
-
 const seconds = (ms: number): string => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 
 async function main(): Promise<number> {
@@ -162,7 +146,8 @@ async function main(): Promise<number> {
       const fault = cast.faults[(round - 1) % cast.faults.length];
       if (!fault) break;
       const lease = await client.request<{ spec?: { leaseTransitions?: number } }>("GET", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${cast.lease}`, { timeoutMs: 10_000 });
-      const next = nextTerm(client, namespace, cast.lease, lease.spec?.leaseTransitions ?? 0);
+      const before = lease.spec?.leaseTransitions ?? 0;
+      const next = nextLeaseEvent(client, namespace, cast.lease, (e) => e.holder !== "" && e.transitions > before);
       const sent = performance.now();
       await cast.inflict(fault, leader);
       say(view, `${fault.name} on the leader ${leader} (${fault.explain})`);

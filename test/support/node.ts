@@ -1,11 +1,11 @@
 /**
  * What end-to-end tests stand on: the test run's cluster with its node, elector:dev (built from
- * the Dockerfile by `npm test`) and the example applications' images on it, the chart installed
+ * the Dockerfile by `npm test`), the example applications' and the client-go peer's images on it, the chart installed
  * with helm, and the ways a test looks from outside: the Lease, the pods, the EndpointSlices, and
  * requests sent to a ClusterIP from inside the cluster's network namespace.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,7 @@ import { load as loadYaml, dump as dumpYaml } from "js-yaml";
 import { ensureHelm } from "../cluster/build.ts";
 import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
 import { buildImage, importImage } from "../cluster/images.ts";
+import { ensurePeer } from "../peer/build.ts";
 import { eventually, kubectl, runCommand, testCluster, type Run } from "./cluster.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -33,9 +34,12 @@ export async function nodeCluster(t: TestContext): Promise<ControlPlane | undefi
   return plane;
 }
 
+/** The client-go peer (test/peer) in an image of one file, for elections shared with Go programs. */
+export const PEER_IMAGE = "localhost/elector-e2e/client-go-peer:dev";
+
 let images: Promise<void> | undefined;
 
-/** Builds the example applications' images and loads them on the node, once per run. */
+/** Builds the example applications' and the peer's images and loads them on the node, once per run. */
 export function exampleImages(plane: ControlPlane): Promise<void> {
   images ??= (async () => {
     const socket = plane.node?.containerdSocket ?? "";
@@ -43,6 +47,12 @@ export function exampleImages(plane: ControlPlane): Promise<void> {
       const archive = await buildImage(name, join(IMAGES, dir), "Containerfile", join(plane.dir, "images", `${dir}.tar`));
       await importImage(socket, archive);
     }
+    // The peer is a static Go binary: the image holds it alone, running as nonroot.
+    const context = join(plane.dir, "images", "peer");
+    await mkdir(context, { recursive: true });
+    await copyFile(await ensurePeer(), join(context, "peer"));
+    await writeFile(join(context, "Containerfile"), 'FROM scratch\nCOPY peer /peer\nUSER 65532:65532\nENTRYPOINT ["/peer"]\n');
+    await importImage(socket, await buildImage(PEER_IMAGE, context, "Containerfile", join(plane.dir, "images", "peer.tar")));
   })();
   return images;
 }

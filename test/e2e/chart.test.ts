@@ -1,0 +1,74 @@
+/**
+ * The chart on the real node, installed as a user would (`helm upgrade --install --wait`): the
+ * operator's two replicas run elector:dev in-cluster with their projected ServiceAccount tokens,
+ * pass their probes, one leads through the shared election core and the other takes over when it
+ * goes; the namespace enforces Pod Security `restricted`, the API server refusing what breaks it
+ * and the kubelet refusing an image that would run as root.
+ */
+import assert from "node:assert/strict";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { buildImage, importImage } from "../cluster/images.ts";
+import { ensureNodeBinaries } from "../cluster/build.ts";
+import { eventually, kubectl } from "../support/cluster.ts";
+import { installChart, lease, nodeCluster, OPERATOR_NAMESPACE, pods } from "../support/node.ts";
+
+const OPERATOR = "app.kubernetes.io/name=elector,app.kubernetes.io/component=operator";
+
+test("the chart on the node: two operator replicas pass their probes, one leads, the other takes over; restricted is enforced", async (t) => {
+  const plane = await nodeCluster(t);
+  if (!plane) return;
+  await installChart();
+  const replicas = await eventually("two Ready operator pods", async () => {
+    const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
+    return p.length === 2 && p.every((x) => x.ready) ? p : undefined;
+  }, 60_000);
+  for (const p of replicas) assert.deepEqual(p.containers.map((c) => c.restarts), [0], `${p.name} restarted`);
+  const holder = await eventually("the operator's Lease held by a replica", async () => {
+    const h = (await lease(OPERATOR_NAMESPACE, "elector-operator"))?.holderIdentity;
+    return replicas.some((p) => p.name === h) ? h : undefined;
+  });
+  assert.ok(holder);
+
+  // The leading replica goes (the kubelet's SIGTERM); the standby leads within its lease.
+  const del = await kubectl(["delete", "pod", holder, "-n", OPERATOR_NAMESPACE, "--wait=false"]);
+  assert.equal(del.code, 0, del.stderr);
+  const next = await eventually("the standby to lead", async () => {
+    const h = (await lease(OPERATOR_NAMESPACE, "elector-operator"))?.holderIdentity;
+    return h && h !== holder ? h : undefined;
+  }, 30_000);
+  assert.ok(replicas.some((p) => p.name === next), `${next} was not the standby`);
+  await eventually("two Ready operator pods again", async () => {
+    const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
+    return p.length === 2 && p.every((x) => x.ready) ? true : undefined;
+  }, 60_000);
+
+  // Admission: a pod that breaks `restricted` is refused in the operator's namespace.
+  const privileged = { apiVersion: "v1", kind: "Pod", metadata: { name: "privileged" }, spec: { containers: [{ name: "c", image: "localhost/elector/pause:dev", securityContext: { privileged: true } }] } };
+  const refused = await kubectl(["apply", "-n", OPERATOR_NAMESPACE, "-f", "-"], JSON.stringify(privileged));
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /violates PodSecurity "restricted:latest"/);
+
+  // The kubelet: runAsNonRoot with an image whose user is root never starts.
+  const context = join(plane.dir, "images", "as-root");
+  await mkdir(context, { recursive: true });
+  await copyFile((await ensureNodeBinaries()).pause, join(context, "pause"));
+  await writeFile(join(context, "Containerfile"), 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n');
+  await importImage(plane.node?.containerdSocket ?? "", await buildImage("localhost/elector-e2e/as-root:dev", context, "Containerfile", join(plane.dir, "images", "as-root.tar")));
+  const restricted = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+  const asRoot = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "as-root" },
+    spec: { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "c", image: "localhost/elector-e2e/as-root:dev", securityContext: restricted }] },
+  };
+  const admitted = await kubectl(["apply", "-n", OPERATOR_NAMESPACE, "-f", "-"], JSON.stringify(asRoot));
+  assert.equal(admitted.code, 0, admitted.stderr);
+  t.after(() => kubectl(["delete", "pod", "as-root", "-n", OPERATOR_NAMESPACE, "--wait=false"]));
+  const reason = await eventually("the kubelet to refuse the container", async () => {
+    const r = await kubectl(["get", "pod", "as-root", "-n", OPERATOR_NAMESPACE, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}"]);
+    return /runAsNonRoot/.test(r.stdout) ? r.stdout : undefined;
+  }, 60_000);
+  t.diagnostic(`${holder} led, then ${next}; the kubelet: ${reason}`);
+});
