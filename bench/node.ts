@@ -31,8 +31,7 @@ import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST } from "../test/support/agents.ts";
 import { createNamespace, eventually, kubectl, testCluster } from "../test/support/cluster.ts";
 import { nextLeaseEvent } from "../test/support/lease.ts";
-import { answeringPod, APP_IMAGE, applyObjects, example, exampleImages, installChart, killContainer, PEER_IMAGE, pods, rolledOut, serviceIp } from "../test/support/node.ts";
-import { installCrd } from "../test/support/operator.ts";
+import { answeringPod, APP_IMAGE, applyObjects, example, killContainer, PEER_IMAGE, pods, rolledOut, serviceIp, stageReady } from "../test/support/node.ts";
 import { ms, row, summarize, writeSection } from "./report.ts";
 
 const { values } = parseArgs({ options: { trials: { type: "string", default: "20" }, out: { type: "string", default: "docs/benchmarks.md" } } });
@@ -159,8 +158,7 @@ async function clusterStarts(runs: number): Promise<{ up: number[]; down: number
 async function main(plane: ControlPlane): Promise<void> {
   process.env.ELECTOR_TEST_CLUSTER_DIR = plane.dir;
   const client = new KubeClient(loadConnection(plane.kubeconfig));
-  await installCrd();
-  await Promise.all([exampleImages(plane), installChart()]);
+  await stageReady(plane);
   const results = new Map<string, { delete: Trial[]; crash: Trial[]; memory: number[] }>();
   const { kc } = await testCluster();
   for (const impl of IMPLEMENTATIONS) {

@@ -9,7 +9,7 @@
 import { clusterFetch } from "../../test/cluster/controlplane.ts";
 import { FAST } from "../../test/support/agents.ts";
 import { kubectl, type TestCluster } from "../../test/support/cluster.ts";
-import { answeringPod, applyObjects, asDatabase, example, exampleImages, installChart, killContainer, pods, rolledOut, serviceIp } from "../../test/support/node.ts";
+import { answeringPod, applyObjects, asDatabase, example, killContainer, pods, rolledOut, serviceIp, sidecarDeployment, stageReady } from "../../test/support/node.ts";
 import type { Cast, Fault, Look } from "./cast.ts";
 
 interface Container {
@@ -25,10 +25,8 @@ export function podCast({ plane }: TestCluster, namespace: string): Cast {
     timing: "lease 4s / renew 3s / retry 1s",
     scene: "the chart's operator (2 replicas), Deployment db (3 pods: app + elector sidecar), Services db-leader (label) and db-primary (EndpointSlice)",
     async setUp() {
-      await Promise.all([exampleImages(plane), installChart()]);
-      const [deployment] = await example("sidecar.yaml");
-      if (!deployment) throw new Error("examples/sidecar.yaml has no Deployment");
-      const db = asDatabase(deployment) as { spec: { template: { spec: { containers: Container[] } } } };
+      await stageReady(plane);
+      const db = asDatabase(await sidecarDeployment()) as { spec: { template: { spec: { containers: Container[] } } } };
       for (const c of db.spec.template.spec.containers) if (c.name === "elector") c.args = [...(c.args ?? []), ...FAST];
       await applyObjects(namespace, [
         ...(await example("rbac.yaml")),

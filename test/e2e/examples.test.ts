@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { clusterFetch } from "../cluster/controlplane.ts";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
-import { getElection, installCrd } from "../support/operator.ts";
-import { answeringPod, applyObjects, asDatabase, example, exampleImages, installChart, lease, nodeCluster, pods, rolledOut, serviceIp } from "../support/node.ts";
+import { getElection } from "../support/operator.ts";
+import { answeringPod, applyObjects, asDatabase, example, exampleImages, lease, nodeCluster, onTheNode, pods, rolledOut, serviceIp, sidecarDeployment } from "../support/node.ts";
 
 test("examples/wrapper.yaml: the command runs on the leading pod only, with its fencing token, and moves when that pod is deleted", async (t) => {
   const plane = await nodeCluster(t);
@@ -56,13 +56,10 @@ test("examples/wrapper.yaml: the command runs on the leading pod only, with its 
 });
 
 test("examples/handover.yaml: leadership moves to the pod it names, and the Service follows", async (t) => {
-  const plane = await nodeCluster(t);
-  if (!plane) return;
-  await installCrd();
-  await Promise.all([exampleImages(plane), installChart()]);
-  const namespace = await testNamespace(t);
-  const [deployment] = await example("sidecar.yaml");
-  assert.ok(deployment);
+  const stage = await onTheNode(t);
+  if (!stage) return;
+  const { plane, namespace } = stage;
+  const deployment = await sidecarDeployment();
   const [service, routing] = await example("service-routing.yaml");
   await applyObjects(namespace, [...(await example("rbac.yaml")), asDatabase(deployment, "StatefulSet"), service, routing]);
   await rolledOut(namespace, "statefulset/db");

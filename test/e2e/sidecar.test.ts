@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ControlPlane } from "../cluster/controlplane.ts";
-import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
-import { installCrd, getElection, sliceAddresses } from "../support/operator.ts";
-import { answeringPod, applyObjects, asDatabase, example, exampleImages, installChart, killContainer, lease, nodeCluster, pods, rolledOut, serviceIp, type PodView } from "../support/node.ts";
+import { eventually, kubectl } from "../support/cluster.ts";
+import { getElection, sliceAddresses } from "../support/operator.ts";
+import { answeringPod, applyObjects, asDatabase, example, killContainer, lease, onTheNode, pods, rolledOut, serviceIp, sidecarDeployment, type PodView } from "../support/node.ts";
 
 interface Routed {
   /** The Election, its Lease and its pods' label selector. */
@@ -41,14 +41,10 @@ async function converged(plane: ControlPlane, namespace: string, routed: Routed,
 }
 
 test("a sidecar Deployment on the real node: deleting the leader pod and crashing its agent move leadership, status, label, slice and traffic", async (t) => {
-  const plane = await nodeCluster(t);
-  if (!plane) return;
-  await installCrd();
-  await Promise.all([exampleImages(plane), installChart()]);
-  const namespace = await testNamespace(t);
-
-  const [deployment] = await example("sidecar.yaml");
-  assert.ok(deployment);
+  const stage = await onTheNode(t);
+  if (!stage) return;
+  const { plane, namespace } = stage;
+  const deployment = await sidecarDeployment();
   await applyObjects(namespace, [...(await example("rbac.yaml")), deployment, asDatabase(deployment), ...(await example("label-routing.yaml")), ...(await example("service-routing.yaml"))]);
   await rolledOut(namespace, "deployment/scheduler");
   await rolledOut(namespace, "deployment/db");

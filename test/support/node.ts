@@ -14,7 +14,8 @@ import { ensureHelm } from "../cluster/build.ts";
 import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
 import { buildImage, importImage } from "../cluster/images.ts";
 import { ensurePeer } from "../peer/build.ts";
-import { eventually, kubectl, runCommand, testCluster, type Run } from "./cluster.ts";
+import { eventually, kubectl, runCommand, testCluster, testNamespace, type Run } from "./cluster.ts";
+import { installCrd } from "./operator.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const IMAGES = fileURLToPath(new URL("../e2e/images/", import.meta.url));
@@ -77,6 +78,30 @@ export function installChart(): Promise<void> {
     assert.equal(installed.code, 0, installed.stderr);
   })();
   return chart;
+}
+
+/** What every workload on the node stands on: the CRD, the example images on the node, the chart's operator. */
+export async function stageReady(plane: ControlPlane): Promise<void> {
+  await installCrd();
+  await Promise.all([exampleImages(plane), installChart()]);
+}
+
+/**
+ * Where most end-to-end tests start: the node ready (stageReady) and a namespace of the test's own;
+ * undefined, and the test skipped, where there is no node.
+ */
+export async function onTheNode(t: TestContext): Promise<{ plane: ControlPlane; namespace: string } | undefined> {
+  const plane = await nodeCluster(t);
+  if (!plane) return undefined;
+  await stageReady(plane);
+  return { plane, namespace: await testNamespace(t) };
+}
+
+/** examples/sidecar.yaml's Deployment, images made real. */
+export async function sidecarDeployment(): Promise<Record<string, unknown>> {
+  const [deployment] = await example("sidecar.yaml");
+  assert.ok(deployment, "examples/sidecar.yaml has no Deployment");
+  return deployment;
 }
 
 /**
