@@ -237,20 +237,21 @@ async function listenOnLoopback(): Promise<Server> {
 /** Waits for the supervisor's steps, the API server, the controllers and, with a node, the node. */
 async function waitUntilServing(plane: ControlPlane, log: (line: string) => void): Promise<void> {
   const started = Date.now();
-  const check = async (what: string, ok: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
+  /** Waits for `ok`; on a timeout the error carries the last lines of `component`'s log (the folder goes with `down`). */
+  const check = async (what: string, ok: () => Promise<boolean>, timeoutMs: number, component = "supervisor"): Promise<void> => {
     for (;;) {
       if (!isAlive(plane.rootPid)) throw new Error(`the cluster's supervisor exited while waiting for ${what}; last lines of its log:\n${await tail(join(plane.dir, "logs", "supervisor.log"))}`);
       const s = await supervisorStatus(plane).catch(() => undefined);
       if (s?.failed) throw new Error(`${s.failed}:\n${await tail(join(plane.dir, "logs", `${s.failed.split(" ")[0] ?? ""}.log`))}`);
       if (await ok().catch(() => false)) return;
-      if (Date.now() - started > timeoutMs) throw new Error(`${what} not ready after ${String(timeoutMs / 1000)} s; see ${plane.dir}/logs`);
+      if (Date.now() - started > timeoutMs) throw new Error(`${what} not ready after ${String(timeoutMs / 1000)} s; last lines of ${component}.log:\n${await tail(join(plane.dir, "logs", `${component}.log`))}`);
       await sleep(200);
     }
   };
   const got = async (path: string): Promise<boolean> => (await adminGet(plane, path)).status === 200;
-  await check("kube-apiserver", () => got("/readyz"), 120_000);
-  await check("the default namespace", () => got("/api/v1/namespaces/default"), 120_000);
-  await check("kube-controller-manager (the default ServiceAccount)", () => got("/api/v1/namespaces/default/serviceaccounts/default"), 120_000);
+  await check("kube-apiserver", () => got("/readyz"), 120_000, "kube-apiserver");
+  await check("the default namespace", () => got("/api/v1/namespaces/default"), 120_000, "kube-apiserver");
+  await check("kube-controller-manager (the default ServiceAccount)", () => got("/api/v1/namespaces/default/serviceaccounts/default"), 120_000, "kube-controller-manager");
   if (!plane.node) return;
   const name = plane.node.name;
   await check("the node", async () => {
@@ -258,8 +259,8 @@ async function waitUntilServing(plane: ControlPlane, log: (line: string) => void
     if (status !== 200) return false;
     const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
     return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-  }, 120_000);
-  await check("kube-proxy", async () => (await clusterFetch(plane, "http://127.0.0.1:10256/healthz")).status === 200, 120_000);
+  }, 120_000, "kubelet");
+  await check("kube-proxy", async () => (await clusterFetch(plane, "http://127.0.0.1:10256/healthz")).status === 200, 120_000, "kube-proxy");
   await check("the supervisor's last step", async () => (await supervisorStatus(plane)).started, 120_000);
   log(`node ${name} ready`);
 }

@@ -9,14 +9,15 @@
  * - network: loopback and one bridge (`cni0`, the node IP, the pods' gateway), nothing else;
  * - PID: a reaping PID 1, so no orphan outlives the cluster;
  * - cgroups: kubelet's root is the cluster's own folder in each hierarchy, nested below this
- *   process's memory cgroup, and removed bottom-up by `down`.
+ *   process's memory cgroup, and removed bottom-up by `down` with any parent folder a cluster made.
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import type { NodeBinaries } from "./build.ts";
+import { cacheRoot, type NodeBinaries } from "./build.ts";
 import { clientCert, SERVICE_RANGE, type Pki } from "./pki.ts";
 import type { Step } from "./supervisor.ts";
 
@@ -78,6 +79,14 @@ async function cgroupHierarchies(): Promise<string[]> {
 }
 
 /**
+ * The parent cgroup folders that some cluster on this machine made for its root, one file each in
+ * the cache: the cluster that made one may stop while another's root is still inside it, so every
+ * `down` removes those that are empty by then, whoever made them.
+ */
+const parentsMade = (): string => join(cacheRoot(), "cgroup-parents");
+const parentRecord = (path: string): string => join(parentsMade(), createHash("sha256").update(path).digest("hex").slice(0, 16));
+
+/**
  * kubelet's cgroup root for the cluster `id`: below this process's memory cgroup (so the pods'
  * memory counts where the cluster's starter's does), one path in every hierarchy.
  */
@@ -90,6 +99,10 @@ async function createCgroupRoot(id: string): Promise<{ root: string; created: st
     for (const part of root.split("/").filter(Boolean)) {
       path = join(path, part);
       if (existsSync(path)) continue;
+      if (!path.endsWith(`elector-${id}`)) {
+        await mkdir(parentsMade(), { recursive: true });
+        await writeFile(parentRecord(path), path);
+      }
       await mkdir(path);
       created.push(path);
       // A new cpuset cgroup admits no task until it has CPUs and memory nodes of its own.
@@ -102,9 +115,9 @@ async function createCgroupRoot(id: string): Promise<{ root: string; created: st
 }
 
 /**
- * Removes what createCgroupRoot made, with every cgroup kubelet and runc made below the cluster's
- * root; returns what could not be removed. A parent it made may hold another cluster's root by now
- * (two clusters on one machine): that one stays, for the cluster that still uses it.
+ * Removes the cluster's cgroup root in every hierarchy, with every cgroup kubelet and runc made
+ * below it, then every recorded parent folder that is empty by now (parentsMade); returns what of
+ * the cluster's own could not be removed.
  */
 export async function removeCgroups(created: string[], root: string): Promise<string[]> {
   const left: string[] = [];
@@ -116,9 +129,16 @@ export async function removeCgroups(created: string[], root: string): Promise<st
       if (code !== "ENOENT") left.push(`${path} (${code ?? String(err)})`);
     });
   };
-  for (const path of [...created].reverse()) {
-    if (path.endsWith(root)) await removeTree(path);
-    else await rmdir(path).catch(() => undefined);
+  for (const path of created.filter((c) => c.endsWith(root))) await removeTree(path);
+  const records = await readdir(parentsMade()).catch(() => []);
+  const parents = await Promise.all(records.map(async (r) => ({ record: join(parentsMade(), r), path: await readFile(join(parentsMade(), r), "utf8") })));
+  // Deepest first: a parent empties once the folders below it are gone.
+  for (const { record, path } of parents.sort((a, b) => b.path.length - a.path.length)) {
+    const removed = await rmdir(path).then(
+      () => true,
+      (err: unknown) => (err as NodeJS.ErrnoException).code === "ENOENT",
+    );
+    if (removed) await rm(record, { force: true });
   }
   return left;
 }

@@ -23,6 +23,14 @@ async function hostState(): Promise<Map<string, string>> {
   ]) state.set(`sysctl ${sysctl}`, (await read(`/proc/sys/${sysctl}`)).trim());
   state.set("mounts", (await read("/proc/self/mountinfo")).split("\n").map((l) => l.split(" ").slice(3, 5).join(" ")).sort().join("\n"));
   state.set("links", (await runCommand("ip", ["-o", "link"])).stdout.split("\n").map((l) => l.split(":")[1]?.trim() ?? "").sort().join(" "));
+  // The top two levels of each hierarchy but memory's (where this machine's sessions live): a
+  // cluster's cgroup root and the parents made for it sit there.
+  for (const hierarchy of (await readdir("/sys/fs/cgroup")).filter((h) => h !== "memory")) {
+    const top = join("/sys/fs/cgroup", hierarchy);
+    const level = async (dir: string): Promise<string[]> => (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+    const first = await level(top);
+    state.set(`cgroups in ${hierarchy}`, [...first, ...(await Promise.all(first.map(level))).flat()].sort().join(" "));
+  }
   for (const dir of ["/run", "/var/lib", "/var/log", "/usr/libexec", "/etc"]) state.set(`files in ${dir}`, (await readdir(dir).catch(() => [])).sort().join(" "));
   for (const path of ["/var/lib/kubelet", "/var/lib/cni", "/var/lib/containerd", "/var/lib/containers", "/usr/libexec/kubernetes", "/var/log/pods", "/var/log/containers", "/run/mount", "/etc/cni"]) {
     state.set(path, existsSync(path) ? "exists" : "absent");
