@@ -85,7 +85,7 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
     if (withNode) hostSocket = await listenOnLoopback();
     const hostPort = hostSocket ? (hostSocket.address() as { port: number }).port : apiPort;
     const server = `https://127.0.0.1:${String(hostPort)}`;
-    await writeFile(kubeconfig, await kubeconfigFile(`https://127.0.0.1:${String(hostPort)}`, pki.caCert, { cert: pki.adminCert, key: pki.adminKey }));
+    await writeFile(kubeconfig, await kubeconfigFile(server, pki.caCert, { cert: pki.adminCert, key: pki.adminKey }));
     const internal = `https://127.0.0.1:${String(apiPort)}`;
     const internalKubeconfig = async (name: string, cert: ClientCert): Promise<string> => {
       const file = join(dir, `${name}.kubeconfig`);
@@ -159,18 +159,11 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
         ],
       },
     ];
-    const steps = node
-      ? [
-          node.setup,
-          ...controlPlane,
-          { name: "kube-scheduler", command: nodeBins?.kubeScheduler ?? "", args: [`--kubeconfig=${node.schedulerKubeconfig}`, "--leader-elect=false", "--secure-port=0"] },
-          ...node.steps,
-        ]
-      : controlPlane;
+    const steps = node ? [node.setup, ...controlPlane, ...node.steps] : controlPlane;
     const config: SupervisorConfig = { steps, ...(hostSocket ? { bridgePort: apiPort } : {}) };
     await writeFile(join(dir, SUPERVISOR_CONFIG), JSON.stringify(config, null, 2));
 
-    const { rootPid, launcherPid } = await launch(dir, hostSocket);
+    const { rootPid, launcherPid } = await launch(dir, hostSocket && nodeBins ? { hostSocket, pause: nodeBins.pause } : undefined);
     const plane: ControlPlane = {
       dir,
       server,
@@ -192,21 +185,23 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
   }
 }
 
-/** Starts the supervisor, inside new namespaces when there is a host socket to bridge. */
-async function launch(dir: string, hostSocket: Server | undefined): Promise<{ rootPid: number; launcherPid: number }> {
+/**
+ * Starts the supervisor: with a node, inside new namespaces under `pause`, bridging the host's
+ * listening socket; without one, as a plain process.
+ */
+async function launch(dir: string, node: { hostSocket: Server; pause: string } | undefined): Promise<{ rootPid: number; launcherPid: number }> {
   const fd = openSync(join(dir, "logs", "supervisor.log"), "a");
   try {
-    if (!hostSocket) {
+    if (!node) {
       const child = spawn(process.execPath, [SUPERVISOR, dir], { detached: true, stdio: ["ignore", fd, fd] });
       child.unref();
       return { rootPid: child.pid ?? 0, launcherPid: child.pid ?? 0 };
     }
-    const { pause } = await ensureNodeBinaries();
     // The listening socket's descriptor, inherited as fd 3: it stays in the host's network namespace.
-    const socketFd = (hostSocket as unknown as { _handle: { fd: number } })._handle.fd;
+    const socketFd = (node.hostSocket as unknown as { _handle: { fd: number } })._handle.fd;
     const child = spawn(
       "unshare",
-      ["--net", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", pause, process.execPath, SUPERVISOR, dir],
+      ["--net", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private", node.pause, process.execPath, SUPERVISOR, dir],
       { detached: true, stdio: ["ignore", fd, fd, socketFd] },
     );
     child.unref();

@@ -14,7 +14,7 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, chown, copyFile, cp, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildOnce, cacheRoot } from "./build.ts";
 import { ensureNodePackages, PAUSE_IMAGE } from "./node.ts";
@@ -69,15 +69,25 @@ const hasImage = (name: string): Promise<boolean> => buildah(["inspect", "--type
 export async function ensurePauseImage(pause: string, log: (line: string) => void): Promise<string> {
   const hash = createHash("sha256").update(await readFile(pause)).digest("hex").slice(0, 12);
   const dir = join(imagesDir(), `pause-${hash}`);
-  await buildOnce(dir, "the pause image", log, async (work, out) => {
-    await mkdir(work, { recursive: true });
-    await copyFile(pause, join(work, "pause"));
-    await writeFile(join(work, "Containerfile"), 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n');
-    await buildah(["bud", "--pull=never", "--quiet", "-t", PAUSE_IMAGE, "-f", "Containerfile", "."], work);
-    await mkdir(out, { recursive: true });
-    await buildah(["push", "--quiet", PAUSE_IMAGE, `docker-archive:${join(out, "pause.tar")}:${PAUSE_IMAGE}`]);
+  await buildOnce(dir, "the pause image", log, async (_work, out) => {
+    await binaryImage(PAUSE_IMAGE, pause, join(out, "pause.tar"), "65535:65535");
   });
   return join(dir, "bin", "pause.tar");
+}
+
+/**
+ * An image `name` of one static binary, as /<its file name> and the ENTRYPOINT, run as `user`
+ * (the image's default, root, when not given); its archive is written to `archive`.
+ */
+export async function binaryImage(name: string, binary: string, archive: string, user?: string): Promise<string> {
+  const context = `${archive}.context`;
+  const file = basename(binary);
+  await mkdir(context, { recursive: true });
+  await copyFile(binary, join(context, file));
+  await writeFile(join(context, "Containerfile"), `FROM scratch\nCOPY ${file} /${file}\n${user ? `USER ${user}\n` : ""}ENTRYPOINT ["/${file}"]\n`);
+  await buildImage(name, context, "Containerfile", archive);
+  await rm(context, { recursive: true });
+  return archive;
 }
 
 /** A Debian 13 (trixie) minimal root file system, from the machine's Debian mirror. */

@@ -69,7 +69,6 @@ export interface NodeLayout {
   /** cgroup folders `up` made (the root and any parents that were missing), deepest last. */
   cgroupsCreated: string[];
   containerdSocket: string;
-  kubeletKubeconfig: string;
 }
 
 /** Every cgroup hierarchy mounted here (v1 controllers, the named systemd one, and v2's unified). */
@@ -155,8 +154,8 @@ const KERNEL_DEFAULTS: Record<string, string> = {
 
 /**
  * Writes the node's configuration into `<dir>/node` and returns the supervisor's steps that set up
- * the namespaces (to run first) and those that start containerd, import the images and start
- * kubelet and kube-proxy (to run after the control plane).
+ * the namespaces (to run first) and those that start kube-scheduler and containerd, import the
+ * images and start kubelet and kube-proxy (to run after the control plane).
  */
 export async function nodeSteps(
   dir: string,
@@ -165,7 +164,7 @@ export async function nodeSteps(
   bins: NodeBinaries,
   kubeconfigFor: (name: string, cert: { cert: string; key: string }) => Promise<string>,
   imageArchives: string[],
-): Promise<{ setup: Step; steps: Step[]; layout: NodeLayout; schedulerKubeconfig: string }> {
+): Promise<{ setup: Step; steps: Step[]; layout: NodeLayout }> {
   const node = join(dir, "node");
   const p = (...parts: string[]): string => join(node, ...parts);
   for (const d of ["var-log", "var-lib/upper", "var-lib/work", "sysctl", "cni/net.d", "cni/ipam", "containerd", "kubelet", "volume-plugins"]) {
@@ -308,6 +307,7 @@ export async function nodeSteps(
     oneshot: true,
   }));
   const steps: Step[] = [
+    { name: "kube-scheduler", command: bins.kubeScheduler, args: [`--kubeconfig=${schedulerKubeconfig}`, "--leader-elect=false", "--secure-port=0"] },
     { name: "containerd", command: "containerd", args: ["--config", p("containerd.toml")], readyFile: containerdSocket },
     ...imports,
     {
@@ -323,7 +323,7 @@ export async function nodeSteps(
     },
     { name: "kube-proxy", command: bins.kubeProxy, args: [`--config=${p("kube-proxy.json")}`] },
   ];
-  return { setup: { name: "setup", command: "bash", args: [setup], oneshot: true }, steps, layout: { cgroupRoot, cgroupsCreated: created, containerdSocket, kubeletKubeconfig }, schedulerKubeconfig };
+  return { setup: { name: "setup", command: "bash", args: [setup], oneshot: true }, steps, layout: { cgroupRoot, cgroupsCreated: created, containerdSocket } };
 }
 
 /** The API server's and controller manager's flags that differ when the cluster has a node. */

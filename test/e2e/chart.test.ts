@@ -6,10 +6,9 @@
  * and the kubelet refusing an image that would run as root.
  */
 import assert from "node:assert/strict";
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { buildImage, importImage } from "../cluster/images.ts";
+import { binaryImage, importImage } from "../cluster/images.ts";
 import { ensureNodeBinaries } from "../cluster/build.ts";
 import { eventually, kubectl } from "../support/cluster.ts";
 import { installChart, lease, nodeCluster, OPERATOR_NAMESPACE, pods } from "../support/node.ts";
@@ -51,17 +50,14 @@ test("the chart on the node: two operator replicas pass their probes, one leads,
   assert.match(refused.stderr, /violates PodSecurity "restricted:latest"/);
 
   // The kubelet: runAsNonRoot with an image whose user is root never starts.
-  const context = join(plane.dir, "images", "as-root");
-  await mkdir(context, { recursive: true });
-  await copyFile((await ensureNodeBinaries()).pause, join(context, "pause"));
-  await writeFile(join(context, "Containerfile"), 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n');
-  await importImage(plane.node?.containerdSocket ?? "", await buildImage("localhost/elector-e2e/as-root:dev", context, "Containerfile", join(plane.dir, "images", "as-root.tar")));
+  const image = "localhost/elector-e2e/as-root:dev";
+  await importImage(plane.node?.containerdSocket ?? "", await binaryImage(image, (await ensureNodeBinaries()).pause, join(plane.dir, "images", "as-root.tar")));
   const restricted = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
   const asRoot = {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "as-root" },
-    spec: { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "c", image: "localhost/elector-e2e/as-root:dev", securityContext: restricted }] },
+    spec: { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "c", image, securityContext: restricted }] },
   };
   const admitted = await kubectl(["apply", "-n", OPERATOR_NAMESPACE, "-f", "-"], JSON.stringify(asRoot));
   assert.equal(admitted.code, 0, admitted.stderr);

@@ -5,14 +5,14 @@
  * requests sent to a ClusterIP from inside the cluster's network namespace.
  */
 import assert from "node:assert/strict";
-import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, dump as dumpYaml } from "js-yaml";
 import { ensureHelm } from "../cluster/build.ts";
 import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
-import { buildImage, importImage } from "../cluster/images.ts";
+import { binaryImage, buildImage, importImage } from "../cluster/images.ts";
 import { ensurePeer } from "../peer/build.ts";
 import { eventually, kubectl, runCommand, testCluster, testNamespace, type Run } from "./cluster.ts";
 import { installCrd } from "./operator.ts";
@@ -49,11 +49,7 @@ export function exampleImages(plane: ControlPlane): Promise<void> {
       await importImage(socket, archive);
     }
     // The peer is a static Go binary: the image holds it alone, running as nonroot.
-    const context = join(plane.dir, "images", "peer");
-    await mkdir(context, { recursive: true });
-    await copyFile(await ensurePeer(), join(context, "peer"));
-    await writeFile(join(context, "Containerfile"), 'FROM scratch\nCOPY peer /peer\nUSER 65532:65532\nENTRYPOINT ["/peer"]\n');
-    await importImage(socket, await buildImage(PEER_IMAGE, context, "Containerfile", join(plane.dir, "images", "peer.tar")));
+    await importImage(socket, await binaryImage(PEER_IMAGE, await ensurePeer(), join(plane.dir, "images", "peer.tar"), "65532:65532"));
   })();
   return images;
 }
