@@ -107,10 +107,13 @@ async function trials(plane: ControlPlane, client: KubeClient, namespace: string
       return (await answeringPod(plane, url)) === holder ? live.find((p) => p.name === holder) : undefined;
     }, 120_000);
     await sleep(2000);
-    const killedAt = Date.now();
-    const next = nextLeaseEvent(client, namespace, ELECTION, (e) => e.holder !== "" && (crash ? e.renewTime >= killedAt - 1 : e.holder !== leader.name));
+    // After a crash, only a renewal stamped after the kill shows a live leader: the old leader's
+    // last ones, sent before it, do not. Until the kill, no event counts.
+    let killedAt = Number.POSITIVE_INFINITY;
+    const next = nextLeaseEvent(client, namespace, ELECTION, (e) => e.holder !== "" && (crash ? e.renewTime > killedAt : e.holder !== leader.name));
     // The watch is open before the fault: its first event (the Lease as it is) is not a new leader.
     await sleep(200);
+    killedAt = Date.now();
     const sent = performance.now();
     if (crash) await killContainer(plane, leader, "election");
     else {

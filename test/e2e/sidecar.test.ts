@@ -4,11 +4,11 @@
  * the chart installed (examples/label-routing.yaml and examples/service-routing.yaml). Deleting
  * the leader pod and killing the leader's agent container each move leadership, the Election's
  * status, the leader label and the EndpointSlice, and real requests sent to each Service's
- * ClusterIP from inside the cluster answer from the Lease's holder only, following it.
+ * ClusterIP from inside the cluster answer from the Lease's holder only, following it. A rolling
+ * restart of the Deployment finishes (every replica is Ready, not only the leader).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ControlPlane } from "../cluster/controlplane.ts";
 import { eventually, kubectl } from "../support/cluster.ts";
 import { getElection, sliceAddresses } from "../support/operator.ts";
@@ -86,8 +86,18 @@ test("a sidecar Deployment on the real node: deleting the leader pod and crashin
     term = await converged(plane, namespace, routed, term);
     await checkRouting();
     t.diagnostic(`${routed.name}: after a deletion and a crash, ${term.holder} leads in term ${String(term.transitions)}`);
-    await sleep(0);
   }
   const election = await getElection(namespace, "scheduler");
   assert.equal(election?.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
+
+  // The example rolls: every replica is Ready on /readyz, so a rolling restart replaces all three
+  // (the leader among them) and ends with a new term, routed.
+  const [scheduler] = routes;
+  assert.ok(scheduler);
+  const before = (await lease(namespace, "scheduler"))?.leaseTransitions ?? 0;
+  const restart = await kubectl(["rollout", "restart", "deployment/scheduler", "-n", namespace]);
+  assert.equal(restart.code, 0, restart.stderr);
+  await rolledOut(namespace, "deployment/scheduler");
+  const rolled = await converged(plane, namespace, scheduler, { transitions: before });
+  t.diagnostic(`after kubectl rollout restart, ${rolled.holder} leads in term ${String(rolled.transitions)}`);
 });
