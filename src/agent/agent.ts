@@ -17,11 +17,10 @@ import { loadConnection } from "../kube/kubeconfig.ts";
 import { Child, type Exit } from "./child.ts";
 import type { AgentConfig } from "./config.ts";
 import { closeServer, listen } from "../http/server.ts";
+import { requestTimeoutMs } from "../election/timing.ts";
+import { EXIT_LOST_LEADERSHIP, onTerminationSignals } from "../process/signals.ts";
 import { createStatusServer } from "./http.ts";
 import { agentMetrics } from "./metrics.ts";
-
-/** Exit code of a wrapper whose leadership ended other than by its command's exit. */
-export const EXIT_LOST_LEADERSHIP = 1;
 
 export async function runAgent(config: AgentConfig, log: Logger): Promise<number> {
   for (const notice of config.notices) log.warn({}, notice);
@@ -31,8 +30,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
     identity: config.identity,
     namespace: config.namespace,
     name: config.election,
-    // As Kubernetes' own components do: a renewal must not hang past half its deadline.
-    requestTimeoutMs: timing.renewDeadlineMs / 2,
+    requestTimeoutMs: requestTimeoutMs(timing),
     log,
   });
   const wrapper = config.command.length > 0;
@@ -104,7 +102,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
     log.info({ address: `${config.http.host}:${config.http.port}` }, "serving status");
   }
 
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const stopListening = onTerminationSignals((signal) => {
     if (child?.running) {
       // The command decides when it is done; the lease is held (and renewed) until it exits.
       log.info({ signal }, "forwarding signal to the command");
@@ -113,14 +111,11 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
       log.info({ signal }, "shutting down");
       shutdown.abort();
     }
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  });
   try {
     await elector.run(shutdown.signal);
   } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
+    stopListening();
     closeServer(server);
   }
   return exitCode;
@@ -129,13 +124,10 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
 /** k8s-await-election without its environment: run the command, nothing else. */
 export async function runPassthrough(command: string[]): Promise<number> {
   const child = new Child(command, process.env);
-  const forward = (signal: NodeJS.Signals): void => {
+  const stopListening = onTerminationSignals((signal) => {
     child.signal(signal);
-  };
-  process.on("SIGTERM", forward);
-  process.on("SIGINT", forward);
+  });
   const exit = await child.exited;
-  process.off("SIGTERM", forward);
-  process.off("SIGINT", forward);
+  stopListening();
   return exit.code;
 }

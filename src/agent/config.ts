@@ -4,7 +4,7 @@
  */
 import { isLockType, LOCK_TYPES, type LockType } from "../election/locks/index.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
-import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
+import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
 
 export interface AgentConfig {
   /** The lock object's name. */

@@ -3,7 +3,8 @@
  * contrib leader-elector through `name`), probes, and metrics. No secrets are served.
  */
 import type { Server } from "node:http";
-import { isWedged, type Elector } from "../election/elector.ts";
+import type { Elector } from "../election/elector.ts";
+import { isWedged } from "../election/healthz.ts";
 import { formatTime } from "../election/record.ts";
 import { CONTENT_TYPE } from "../metrics/exposition.ts";
 import { createRouteServer, healthz } from "../http/server.ts";

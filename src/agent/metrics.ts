@@ -4,6 +4,7 @@
  */
 import type { ElectorStatus } from "../election/elector.ts";
 import { processFamilies, render, type Family } from "../metrics/exposition.ts";
+import { masterStatus, slowpathTotal } from "../metrics/leaderelection.ts";
 
 export interface AgentMetrics {
   /** The exposition text, read from the elector's status at scrape time. */
@@ -18,18 +19,8 @@ export function agentMetrics(election: string, status: () => ElectorStatus): Age
     const s = status();
     const family = (name: string, type: Family["type"], help: string, value: number): Family => ({ name, help, type, samples: [{ labels, value }] });
     return render([
-      family(
-        "leader_election_master_status",
-        "gauge",
-        "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
-        s.isLeader ? 1 : 0,
-      ),
-      family(
-        "leader_election_slowpath_total",
-        "counter",
-        "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease.",
-        s.slowpathTotal,
-      ),
+      masterStatus(election, s.isLeader),
+      slowpathTotal(election, s.slowpathTotal),
       family("elector_lease_transitions", "gauge", "leaseTransitions of the lock as last observed: the current leader's fencing token.", s.leaseTransitions),
       family(
         "elector_lock_watch_connected",

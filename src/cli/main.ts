@@ -5,7 +5,7 @@ import { pino, type Level } from "pino";
 import { runAgent, runPassthrough } from "../agent/agent.ts";
 import { AGENT_USAGE, parseAgentConfig } from "../agent/config.ts";
 import { OPERATOR_USAGE, parseOperatorConfig } from "../operator/config.ts";
-import { ConfigError } from "./flags.ts";
+import { ConfigError } from "../config/flags.ts";
 import { KubeconfigError } from "../kube/kubeconfig.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.

@@ -35,15 +35,9 @@
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { ConflictError, type Lock, type LockState } from "./lock.ts";
+import type { Log } from "./log.ts";
 import type { LeaderElectionRecord } from "./record.ts";
 import { JITTER_FACTOR, validateTiming, type Timing } from "./timing.ts";
-
-export interface Log {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 /** One term of leadership by this process. */
 export interface Leadership {
@@ -63,14 +57,6 @@ export interface Callbacks {
   onStoppedLeading?(reason: StopReason, leadership: Leadership): void | Promise<void>;
   /** The observed holder changed; "" when the lock was released or does not exist. */
   onNewLeader?(identity: string): void;
-}
-
-/** How long past its lease an open, unrenewed term may go before the process counts as wedged (client-go's HealthzAdaptor). */
-export const HEALTHZ_TOLERANCE_MS = 10_000;
-
-/** Whether this process holds a term it has not renewed for leaseDuration + tolerance: it is wedged. */
-export function isWedged(status: ElectorStatus, leaseDurationMs: number, nowMonotonic: number): boolean {
-  return status.renewedAt !== undefined && nowMonotonic - status.renewedAt > leaseDurationMs + HEALTHZ_TOLERANCE_MS;
 }
 
 export interface ElectorOptions extends Timing {

@@ -45,3 +45,8 @@ export function validateTiming(t: Timing): void {
     );
   }
 }
+
+/** How long one request to the lock may take: as Kubernetes' own components do, half the renew deadline, so a hung renewal leaves time for another before the deadline. */
+export function requestTimeoutMs(t: Timing): number {
+  return t.renewDeadlineMs / 2;
+}

@@ -3,7 +3,7 @@
  * route answers a GET with a code and a body (JSON unless it names another content type).
  */
 import type { Server } from "node:http";
-import type { ListenAddress } from "../cli/flags.ts";
+import type { ListenAddress } from "../config/flags.ts";
 
 export interface Answer {
   code: number;

@@ -20,11 +20,6 @@ export function apiFailure(err: unknown): ApiFailure {
   return { code: 0, reason: "Unknown", message: String(err) };
 }
 
-/** Worth retrying: no response, a timeout, throttling or a server-side failure. */
-export function isTransient(f: ApiFailure): boolean {
-  return f.code === 0 || f.code === 408 || f.code === 429 || f.code >= 500;
-}
-
 /** A failed request described for a log line; `rule` names the RBAC permission a 403 lacks. */
 export class KubeError extends Error {
   override name = "KubeError";

@@ -1,5 +1,5 @@
 /** `elector operator`'s flags, in the same Go-flag forms as the agent's. */
-import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../cli/flags.ts";
+import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
 
 export interface OperatorConfig {

@@ -13,7 +13,7 @@
  */
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type V1EndpointSlice, type V1Lease, type V1Pod, type V1Service } from "@kubernetes/client-node";
 import type { Clock } from "../election/clock.ts";
-import type { Log } from "../election/elector.ts";
+import type { Log } from "../election/log.ts";
 import { leaseSpecToRecord, formatMicroTime, PREFERRED_HOLDER_ANNOTATION } from "../election/record.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { apiFailure } from "../kube/errors.ts";

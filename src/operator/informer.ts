@@ -5,7 +5,7 @@
  * has known silent hangs). `synced` resolves once the first list has filled the cache.
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
-import type { Log } from "../election/elector.ts";
+import type { Log } from "../election/log.ts";
 import { ObjectIndex } from "./objectindex.ts";
 
 export interface InformerOptions<T extends KubernetesObject> {

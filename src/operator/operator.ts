@@ -10,16 +10,18 @@ import type { Server } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { systemClock } from "../election/clock.ts";
-import { Elector, isWedged } from "../election/elector.ts";
+import { Elector } from "../election/elector.ts";
+import { isWedged } from "../election/healthz.ts";
+import { requestTimeoutMs } from "../election/timing.ts";
 import { createLock } from "../election/locks/index.ts";
 import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
 import { findKubeconfig, loadConnection } from "../kube/kubeconfig.ts";
 import { CONTENT_TYPE, Histogram, processFamilies, render, type Family } from "../metrics/exposition.ts";
+import { masterStatus } from "../metrics/leaderelection.ts";
+import { EXIT_LOST_LEADERSHIP, onTerminationSignals } from "../process/signals.ts";
 import type { OperatorConfig } from "./config.ts";
 import { ElectionController } from "./controller.ts";
-
-export const EXIT_LOST_LEADERSHIP = 1;
 
 export async function runOperator(config: OperatorConfig, log: Logger): Promise<number> {
   const client = new KubeClient(loadConnection(config.kubeconfig));
@@ -47,7 +49,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   if (config.leaderElection) {
     const { namespace, lease, identity, timing } = config.leaderElection;
     elector = new Elector({
-      lock: createLock(client, "leases", { identity, namespace, name: lease, requestTimeoutMs: timing.renewDeadlineMs / 2, log }),
+      lock: createLock(client, "leases", { identity, namespace, name: lease, requestTimeoutMs: requestTimeoutMs(timing), log }),
       ...timing,
       log,
       callbacks: {
@@ -85,14 +87,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       { name: "elector_operator_reconcile_duration_seconds", help: "How long reconciles of Elections take.", type: "histogram", samples: durations.samples() },
       { name: "elector_operator_queue_depth", help: "Elections waiting to be reconciled.", type: "gauge", samples: [{ value: controller.queue.length }] },
     ];
-    if (elector) {
-      families.push({
-        name: "leader_election_master_status",
-        help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
-        type: "gauge",
-        samples: [{ labels: { name: config.leaderElection?.lease ?? "" }, value: leads() ? 1 : 0 }],
-      });
-    }
+    if (elector) families.push(masterStatus(config.leaderElection?.lease ?? "", leads()));
     if (leads()) families.push(...electionFamilies(controller));
     return render([...families, ...processFamilies()]);
   };
@@ -117,18 +112,15 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   }
   log.info({ namespace: config.namespace ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health }, "operator starting");
 
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const stopListening = onTerminationSignals((signal) => {
     log.info({ signal }, "shutting down");
     shutdown.abort();
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  });
   try {
     if (elector) await elector.run(shutdown.signal);
     else await controller.run(shutdown.signal);
   } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
+    stopListening();
     for (const server of servers) closeServer(server);
   }
   return exitCode;

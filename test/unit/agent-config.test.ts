@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAgentConfig, type AgentConfig, type Environment } from "../../src/agent/config.ts";
-import { ConfigError } from "../../src/cli/flags.ts";
-import { parseGoDuration } from "../../src/cli/flags.ts";
+import { ConfigError } from "../../src/config/flags.ts";
+import { parseGoDuration } from "../../src/config/flags.ts";
 
 const pod: Environment = { env: {}, hostname: "db-0", podNamespace: "shop" };
 

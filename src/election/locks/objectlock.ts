@@ -5,7 +5,7 @@
  */
 import type { KubeClient, KubeObject } from "../../kube/client.ts";
 import { apiFailure, KubeError } from "../../kube/errors.ts";
-import type { Log } from "../elector.ts";
+import type { Log } from "../log.ts";
 import { ConflictError, type Lock, type LockState } from "../lock.ts";
 import type { LeaderElectionRecord } from "../record.ts";
 
