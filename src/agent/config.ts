@@ -4,7 +4,7 @@
  */
 import { isLockType, LOCK_TYPES, type LockType } from "../election/locks/index.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
-import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
+import { ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, TIMING_FLAGS, timingFromFlags, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
 
 export interface AgentConfig {
   /** The lock object's name. */
@@ -122,17 +122,10 @@ function parseTiming(flag: (name: string) => string | undefined, fromEnv: (name:
     const ms = durationMs("-ttl", ttl);
     timing = { leaseDurationMs: ms, renewDeadlineMs: ms / 3, retryPeriodMs: ms / 6 };
   }
-  const pick = (flagName: string, envName: string, fallback: number): number => {
-    const f = flag(flagName);
-    if (f !== undefined) return durationMs(`--${flagName}`, f);
-    const e = fromEnv(envName);
-    if (e !== undefined) return durationMs(`${ENV}${envName}`, e);
-    return fallback;
-  };
-  timing = {
-    leaseDurationMs: pick("lease-duration", "LEASE_DURATION", timing.leaseDurationMs),
-    renewDeadlineMs: pick("renew-deadline", "RENEW_DEADLINE", timing.renewDeadlineMs),
-    retryPeriodMs: pick("retry-period", "RETRY_PERIOD", timing.retryPeriodMs),
-  };
-  return checkedTiming(timing);
+  // k8s-await-election's variables carry the flag's name: LEASE_DURATION for --lease-duration.
+  return timingFromFlags(flag, timing, (field) => {
+    const envName = TIMING_FLAGS[field].toUpperCase().replace("-", "_");
+    const text = fromEnv(envName);
+    return text === undefined ? undefined : { source: `${ENV}${envName}`, text };
+  });
 }

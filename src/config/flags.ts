@@ -115,6 +115,25 @@ export function isDnsSubdomain(s: string): boolean {
   return s.length <= 253 && s.split(".").every(isDnsLabel);
 }
 
+/** The flags of the three timing settings, as client-go's users name them (each command describes them in its usage). */
+export const TIMING_FLAGS = { leaseDurationMs: "lease-duration", renewDeadlineMs: "renew-deadline", retryPeriodMs: "retry-period" } as const satisfies Record<keyof Timing, string>;
+
+/**
+ * Lease timing from the timing flags: each setting from its flag when given, else from `other`
+ * (another source of the same setting: its name for messages, and its text), else from `base`;
+ * checked as client-go checks it.
+ */
+export function timingFromFlags(flag: (name: string) => string | undefined, base: Timing, other: (field: keyof Timing) => { source: string; text: string } | undefined = () => undefined): Timing {
+  const pick = (field: keyof Timing): number => {
+    const name = TIMING_FLAGS[field];
+    const text = flag(name);
+    if (text !== undefined) return durationMs(`--${name}`, text);
+    const fallback = other(field);
+    return fallback ? durationMs(fallback.source, fallback.text) : base[field];
+  };
+  return checkedTiming({ leaseDurationMs: pick("leaseDurationMs"), renewDeadlineMs: pick("renewDeadlineMs"), retryPeriodMs: pick("retryPeriodMs") });
+}
+
 /** Lease timing as client-go checks it, or a ConfigError that says which rule it breaks. */
 export function checkedTiming(timing: Timing): Timing {
   try {

@@ -1,5 +1,5 @@
 /** `elector operator`'s flags, in the same Go-flag forms as the agent's. */
-import { checkedTiming, ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
+import { ConfigError, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, timingFromFlags, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
 
 export interface OperatorConfig {
@@ -58,15 +58,7 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
     if (!isDnsSubdomain(lease)) throw new ConfigError(`invalid --leader-elect-lease "${lease}": must be a lowercase DNS subdomain`);
     const identity = flag("id") ?? environment.hostname;
     if (identity === "") throw new ConfigError("empty --id, and no hostname to default to");
-    const pick = (name: string, fallback: number): number => {
-      const text = flag(name);
-      return text === undefined ? fallback : durationMs(`--${name}`, text);
-    };
-    const timing = checkedTiming({
-      leaseDurationMs: pick("lease-duration", DEFAULT_TIMING.leaseDurationMs),
-      renewDeadlineMs: pick("renew-deadline", DEFAULT_TIMING.renewDeadlineMs),
-      retryPeriodMs: pick("retry-period", DEFAULT_TIMING.retryPeriodMs),
-    });
+    const timing = timingFromFlags(flag, DEFAULT_TIMING);
     leaderElection = { namespace: leNamespace, lease, identity, timing };
   }
   return {
