@@ -75,7 +75,14 @@ class LeaseObserver {
   }
 }
 
-async function handovers(plane: ControlPlane, kc: KubeConfig, impl: string, launch: Launch, timing: string[], signal: "SIGTERM" | "SIGKILL"): Promise<number[]> {
+async function handovers(
+  plane: ControlPlane,
+  kc: KubeConfig,
+  impl: string,
+  launch: Launch,
+  timing: string[],
+  signal: "SIGTERM" | "SIGKILL",
+): Promise<number[]> {
   const namespace = await createNamespace(kc, `bench-${impl}-${signal}`);
   const election = "bench";
   const base = { namespace, election, kubeconfig: plane.kubeconfig, args: timing };
@@ -122,9 +129,17 @@ async function leaseRequests(plane: ControlPlane): Promise<{ completed: number; 
 }
 
 /** Requests per minute on leases by one steady election of three, above the cluster's own. */
-async function steady(plane: ControlPlane, kc: KubeConfig, impl: string, launch: Launch, baselinePerMinute: number): Promise<{ perMinute: number; net: number; watches: number; rss: number[] }> {
+async function steady(
+  plane: ControlPlane,
+  kc: KubeConfig,
+  impl: string,
+  launch: Launch,
+  baselinePerMinute: number,
+): Promise<{ perMinute: number; net: number; watches: number; rss: number[] }> {
   const namespace = await createNamespace(kc, `bench-steady-${impl}`);
-  const candidates = await Promise.all(["c0", "c1", "c2"].map((id) => launch({ namespace, election: "steady", id, kubeconfig: plane.kubeconfig, args: TIMINGS[0]?.[1] ?? [] })));
+  const candidates = await Promise.all(
+    ["c0", "c1", "c2"].map((id) => launch({ namespace, election: "steady", id, kubeconfig: plane.kubeconfig, args: TIMINGS[0]?.[1] ?? [] })),
+  );
   try {
     await sleep(20_000);
     const before = await leaseRequests(plane);
@@ -160,7 +175,11 @@ async function startupMs(plane: ControlPlane, kc: KubeConfig, launch: Launch, n:
 /** RSS (MB) and wall time (ms) of a Node process that runs only `code` (an import, say). */
 async function loadCost(code: string): Promise<{ rss: number; ms: number }> {
   const { execFile } = await import("node:child_process");
-  const script = `const t = performance.now(); ${code}; const ms = performance.now() - t; await new Promise((r) => setTimeout(r, 500)); console.log(JSON.stringify({ rss: process.memoryUsage().rss / 2 ** 20, ms }));`;
+  const script = [
+    `const t = performance.now(); ${code}; const ms = performance.now() - t;`,
+    "await new Promise((r) => setTimeout(r, 500));",
+    "console.log(JSON.stringify({ rss: process.memoryUsage().rss / 2 ** 20, ms }));",
+  ].join(" ");
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ["--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("..", import.meta.url)) }, (err, stdout) => {
       if (err) reject(new Error(`load cost of ${code}: ${err.message}`));
@@ -183,7 +202,9 @@ const LOAD_COSTS: [string, string][] = [
 /** RSS (MB) of each of three agents of one election, a minute after they start. */
 async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): Promise<number[]> {
   const namespace = await createNamespace(kc, "bench-footprint");
-  const candidates = await Promise.all(["f0", "f1", "f2"].map((id) => launch({ namespace, election: "footprint", id, kubeconfig: plane.kubeconfig, args: TIMINGS[0]?.[1] ?? [] })));
+  const candidates = await Promise.all(
+    ["f0", "f1", "f2"].map((id) => launch({ namespace, election: "footprint", id, kubeconfig: plane.kubeconfig, args: TIMINGS[0]?.[1] ?? [] })),
+  );
   try {
     await sleep(60_000);
     return await Promise.all(candidates.map((c) => rssMb(c.process.pid)));
@@ -191,7 +212,6 @@ async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): 
     for (const c of candidates) c.dispose();
   }
 }
-
 
 async function main(plane: ControlPlane): Promise<void> {
   const kc = new KubeConfig();
@@ -213,7 +233,9 @@ async function main(plane: ControlPlane): Promise<void> {
     }
     process.stderr.write(`crash failover, both, ${timingName}\n`);
     // Failover time is set by lease expiry (seconds), not CPU: both run at once to halve the wait.
-    const crash = await Promise.all(IMPLEMENTATIONS.map(async ([impl, launch]) => [impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGKILL"))] as [string, Summary]));
+    const crash = await Promise.all(
+      IMPLEMENTATIONS.map(async ([impl, launch]) => [impl, summarize(await handovers(plane, kc, impl, launch, timing, "SIGKILL"))] as [string, Summary]),
+    );
     const g = elector(graceful);
     const c = elector(crash);
     if (g) judge(`graceful handover, ${timingName}: p50 ≤ 100 ms, p99 ≤ 250 ms`, `p50 ${ms(g.p50)}, p99 ${ms(g.p99)}`, g.p50 <= 100 && g.p99 <= 250);

@@ -99,13 +99,17 @@ async function trials(plane: ControlPlane, client: KubeClient, namespace: string
   const results: Trial[] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
     // Settled: three Ready pods, the Service answering from the holder, and every follower having seen a renewal.
-    const leader = await eventually("a settled, routed leader", async () => {
-      const members = await pods(namespace, "app=bench");
-      const holder = (await kubectl(["get", "lease", ELECTION, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}"])).stdout;
-      const live = members.filter((p) => p.ready && !p.deleting);
-      if (live.length !== 3 || !live.some((p) => p.name === holder)) return undefined;
-      return (await answeringPod(plane, url)) === holder ? live.find((p) => p.name === holder) : undefined;
-    }, 120_000);
+    const leader = await eventually(
+      "a settled, routed leader",
+      async () => {
+        const members = await pods(namespace, "app=bench");
+        const holder = (await kubectl(["get", "lease", ELECTION, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}"])).stdout;
+        const live = members.filter((p) => p.ready && !p.deleting);
+        if (live.length !== 3 || !live.some((p) => p.name === holder)) return undefined;
+        return (await answeringPod(plane, url)) === holder ? live.find((p) => p.name === holder) : undefined;
+      },
+      120_000,
+    );
     await sleep(2000);
     // After a crash, only a renewal stamped after the kill shows a live leader: the old leader's
     // last ones, sent before it, do not. Until the kill, no event counts.
@@ -125,7 +129,8 @@ async function trials(plane: ControlPlane, client: KubeClient, namespace: string
     const served = performance.now();
     const result = { leads: led.at - sent, serves: served - sent, samePod: led.holder === leader.name };
     results.push(result);
-    process.stderr.write(`  ${impl} ${crash ? "crash" : "delete"} ${String(trial + 1)}/${String(TRIALS)}: leads ${ms(result.leads)}, serves ${ms(result.serves)}${result.samePod ? " (the same pod)" : ""}\n`);
+    const which = `${impl} ${crash ? "crash" : "delete"} ${String(trial + 1)}/${String(TRIALS)}`;
+    process.stderr.write(`  ${which}: leads ${ms(result.leads)}, serves ${ms(result.serves)}${result.samePod ? " (the same pod)" : ""}\n`);
     // A pod whose container was killed again and again would wait in CrashLoopBackOff: replace it.
     if (crash) await kubectl(["delete", "pod", leader.name, "-n", namespace, "--wait=false"]);
   }
@@ -169,8 +174,18 @@ async function main(plane: ControlPlane): Promise<void> {
     await applyObjects(namespace, [
       ...(await example("rbac.yaml")),
       deployment(impl),
-      { apiVersion: "v1", kind: "Service", metadata: { name: "bench-leader" }, spec: { selector: { app: "bench", leader: "true" }, ports: [{ port: 80, targetPort: "http" }] } },
-      { apiVersion: "elector.dev/v1alpha1", kind: "Election", metadata: { name: ELECTION }, spec: { candidates: { selector: { matchLabels: { app: "bench" } } }, leaderLabel: {} } },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "bench-leader" },
+        spec: { selector: { app: "bench", leader: "true" }, ports: [{ port: 80, targetPort: "http" }] },
+      },
+      {
+        apiVersion: "elector.dev/v1alpha1",
+        kind: "Election",
+        metadata: { name: ELECTION },
+        spec: { candidates: { selector: { matchLabels: { app: "bench" } } }, leaderLabel: {} },
+      },
     ]);
     await rolledOut(namespace, "deployment/bench");
     const url = `http://${await serviceIp(namespace, "bench-leader")}/`;
@@ -188,27 +203,51 @@ async function main(plane: ControlPlane): Promise<void> {
   const lines = [
     "## On the real node, side by side with client-go",
     "",
-    `\`npm run bench:node\` (run ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}, ${String(TRIALS)} trials per cell). Kubernetes v${KUBERNETES_VERSION} on the local cluster's node (containerd, runc), ${String(cpus().length)} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. Each implementation is the election container of a Deployment of 3 pods beside the same application, at 4s/3s/1s (lease/renew/retry), routed by the chart's operator: the Lease's holder is labelled leader=true and a Service selects it. Times are from the fault to the bench's watch showing a live leader again (**leads**: after a deletion another pod holding the Lease, after a crash any holder renewing it after the kill) and to a request sent to the Service's ClusterIP on a new connection being answered by that pod (**serves**).`,
+    `\`npm run bench:node\` (run ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}, ${String(TRIALS)} trials per cell).`,
+    `Kubernetes v${KUBERNETES_VERSION} on the local cluster's node (containerd, runc),`,
+    `${String(cpus().length)} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB.`,
+    "Each implementation is the election container of a Deployment of 3 pods beside the same application, at 4s/3s/1s (lease/renew/retry),",
+    "routed by the chart's operator: the Lease's holder is labelled leader=true and a Service selects it.",
+    "Times are from the fault to the bench's watch showing a live leader again (**leads**: after a deletion another pod holding the Lease,",
+    "after a crash any holder renewing it after the kill) and to a request sent to the Service's ClusterIP on a new connection being",
+    "answered by that pod (**serves**).",
     "",
   ];
-  for (const [kind, label] of [["delete", "`kubectl delete pod` on the leader"], ["crash", "the leader's election container SIGKILLed (a crash)"]] as const) {
+  for (const [kind, label] of [
+    ["delete", "`kubectl delete pod` on the leader"],
+    ["crash", "the leader's election container SIGKILLed (a crash)"],
+  ] as const) {
     lines.push(`### ${label}`, "", ...header);
     for (const [name, r] of results) {
       lines.push(row(`${name}: leads`, summarize(r[kind].map((t) => t.leads))), row(`${name}: serves`, summarize(r[kind].map((t) => t.serves))));
     }
     if (kind === "crash") {
-      lines.push("", ...[...results].map(([name, r]) => `- ${name}: the crashed pod led again in ${String(r.crash.filter((t) => t.samePod).length)} of ${String(r.crash.length)} crashes.`));
+      lines.push(
+        "",
+        ...[...results].map(
+          ([name, r]) => `- ${name}: the crashed pod led again in ${String(r.crash.filter((t) => t.samePod).length)} of ${String(r.crash.length)} crashes.`,
+        ),
+      );
     }
     lines.push("");
   }
-  lines.push("### Election container memory", "", "Working set (the kubelet's summary API, from the containers' cgroups), 20 s after the last trial, per pod:", "", "| | pods | min | max |", "| --- | --- | --- | --- |");
-  for (const [name, r] of results) lines.push(`| ${name} | ${String(r.memory.length)} | ${Math.min(...r.memory).toFixed(1)} MiB | ${Math.max(...r.memory).toFixed(1)} MiB |`);
+  lines.push(
+    "### Election container memory",
+    "",
+    "Working set (the kubelet's summary API, from the containers' cgroups), 20 s after the last trial, per pod:",
+    "",
+    "| | pods | min | max |",
+    "| --- | --- | --- | --- |",
+  );
+  for (const [name, r] of results)
+    lines.push(`| ${name} | ${String(r.memory.length)} | ${Math.min(...r.memory).toFixed(1)} MiB | ${Math.max(...r.memory).toFixed(1)} MiB |`);
   const startRow = (what: string, samples: number[]): string => row(what, summarize(samples));
   lines.push(
     "",
     "### Cluster start",
     "",
-    "A new cluster with its node in a new folder (binaries and images cached: certificates, etcd, containerd's store and the image import are new), until the node is Ready and kube-proxy healthy, and its `down`:",
+    "A new cluster with its node in a new folder (binaries and images cached: certificates, etcd, containerd's store and the image import are new),",
+    "until the node is Ready and kube-proxy healthy, and its `down`:",
     "",
     ...header,
     startRow("up", starts.up),

@@ -178,7 +178,12 @@ class Bench {
           timeoutMs: 30_000,
         });
       }
-      await post(`/api/v1/namespaces/${ns}/services`, { apiVersion: "v1", kind: "Service", metadata: { name, namespace: ns }, spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } });
+      await post(`/api/v1/namespaces/${ns}/services`, {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name, namespace: ns },
+        spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] },
+      });
       const now = formatMicroTime(new Date());
       const lease = (await post(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, {
         apiVersion: "coordination.k8s.io/v1",
@@ -264,10 +269,22 @@ async function main(plane: ControlPlane): Promise<void> {
   await installCrd();
   const namespace = await createNamespace(kc, "bench-operator");
   const metricsPort = await freePort();
-  const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, SHIPPED, "operator", `--kubeconfig=${plane.kubeconfig}`, `--namespace=${namespace}`, `--metrics-addr=127.0.0.1:${metricsPort}`, "--health-addr=0"], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, LOG_LEVEL: "info" },
-  });
+  const operator = spawn(
+    process.execPath,
+    [
+      ...OPERATOR_NODE_FLAGS,
+      SHIPPED,
+      "operator",
+      `--kubeconfig=${plane.kubeconfig}`,
+      `--namespace=${namespace}`,
+      `--metrics-addr=127.0.0.1:${metricsPort}`,
+      "--health-addr=0",
+    ],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+    },
+  );
   const bench = new Bench(client, namespace);
   bench.watch();
   const cells: Cell[] = [];
@@ -302,7 +319,8 @@ async function main(plane: ControlPlane): Promise<void> {
       const rss = await rssMb(operator.pid);
       const heap = await heapMb(metricsPort);
       cells.push({ elections: size, changes: total, status: summarize(status), routed: summarize(routed), missing, rss, ...heap, setupSeconds });
-      process.stderr.write(`  status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}, RSS ${rss.toFixed(0)} MB, heap ${heap.heapUsed.toFixed(0)}/${heap.heapTotal.toFixed(0)} MB\n`);
+      const lag = `status p99 ${ms(summarize(status).p99)}, routing p99 ${ms(summarize(routed).p99)}, missing ${missing}`;
+      process.stderr.write(`  ${lag}, RSS ${rss.toFixed(0)} MB, heap ${heap.heapUsed.toFixed(0)}/${heap.heapTotal.toFixed(0)} MB\n`);
     }
   } finally {
     bench.stop();
@@ -320,9 +338,18 @@ function report(cells: Cell[], started: Date): string[] {
   };
   const one = at(1);
   const thousand = at(1000);
-  if (one) judge("status and routing lag at 1 Election: p99 ≤ 100 ms", `status ${ms(one.status.p99)}, routing ${ms(one.routed.p99)}`, one.status.p99 <= 100 && one.routed.p99 <= 100);
+  if (one)
+    judge(
+      "status and routing lag at 1 Election: p99 ≤ 100 ms",
+      `status ${ms(one.status.p99)}, routing ${ms(one.routed.p99)}`,
+      one.status.p99 <= 100 && one.routed.p99 <= 100,
+    );
   if (thousand) {
-    judge("status and routing lag at 1,000 Elections: p99 ≤ 1 s", `status ${ms(thousand.status.p99)}, routing ${ms(thousand.routed.p99)}`, thousand.status.p99 <= 1000 && thousand.routed.p99 <= 1000);
+    judge(
+      "status and routing lag at 1,000 Elections: p99 ≤ 1 s",
+      `status ${ms(thousand.status.p99)}, routing ${ms(thousand.routed.p99)}`,
+      thousand.status.p99 <= 1000 && thousand.routed.p99 <= 1000,
+    );
     judge("operator RSS at 1,000 Elections ≤ 200 MB", `${thousand.rss.toFixed(1)} MB`, thousand.rss <= 200);
   }
   return [
@@ -340,7 +367,8 @@ function report(cells: Cell[], started: Date): string[] {
     `Run: ${started.toISOString()}; kube-apiserver v${KUBERNETES_VERSION} and the operator on the same`,
     `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version}.`,
     "",
-    `Reproduce: \`npm run bench:operator\` (about ${Math.ceil((SIZES.length * (SECONDS + 40)) / 60) + 3} minutes; \`-- --sizes 1,100 --seconds 10\` for a quick look).`,
+    `Reproduce: \`npm run bench:operator\` (about ${Math.ceil((SIZES.length * (SECONDS + 40)) / 60) + 3} minutes;` +
+      " `-- --sizes 1,100 --seconds 10` for a quick look).",
     "",
     "### Targets",
     "",
@@ -371,7 +399,11 @@ function report(cells: Cell[], started: Date): string[] {
     "",
     "| Elections | operator RSS after the changes | V8 heap used / reserved | changes not shown or routed within 30 s | setup until the operator caught up |",
     "| --- | --- | --- | --- | --- |",
-    ...cells.map((c) => `| ${String(c.elections)} | ${c.rss.toFixed(1)} MB | ${c.heapUsed.toFixed(1)} / ${c.heapTotal.toFixed(1)} MB | ${String(c.missing)} | ${c.setupSeconds.toFixed(0)} s |`),
+    ...cells.map(
+      (c) =>
+        `| ${String(c.elections)} | ${c.rss.toFixed(1)} MB | ${c.heapUsed.toFixed(1)} / ${c.heapTotal.toFixed(1)} MB | ` +
+        `${String(c.missing)} | ${c.setupSeconds.toFixed(0)} s |`,
+    ),
     "",
   ];
 }

@@ -13,7 +13,14 @@ export interface Summary {
 export function summarize(samples: number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
   const q = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
-  return { n: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) ?? Number.NaN, mean: samples.reduce((a, b) => a + b, 0) / samples.length };
+  return {
+    n: sorted.length,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    max: sorted.at(-1) ?? Number.NaN,
+    mean: samples.reduce((a, b) => a + b, 0) / samples.length,
+  };
 }
 
 export const ms = (v: number): string => (Number.isNaN(v) ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);

@@ -120,7 +120,11 @@ async function main(): Promise<number> {
   const refresh = async (): Promise<void> => {
     const next = await snapshot(cast);
     // Without a terminal, a line only when NAME, LEADER, TRANSITIONS or READY change, not AGE.
-    const meaning = (row: string): string => row.split("\n").map((l) => l.split(/\s+/).slice(0, 4).join(" ")).join("\n");
+    const meaning = (row: string): string =>
+      row
+        .split("\n")
+        .map((l) => l.split(/\s+/).slice(0, 4).join(" "))
+        .join("\n");
     if (!live && meaning(next.electionRow) !== meaning(view.electionRow)) console.log(next.electionRow);
     Object.assign(view, next);
     draw(view);
@@ -145,7 +149,11 @@ async function main(): Promise<number> {
       if (stopped()) break;
       const fault = cast.faults[(round - 1) % cast.faults.length];
       if (!fault) break;
-      const lease = await client.request<{ spec?: { leaseTransitions?: number } }>("GET", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${cast.lease}`, { timeoutMs: 10_000 });
+      const lease = await client.request<{ spec?: { leaseTransitions?: number } }>(
+        "GET",
+        `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${cast.lease}`,
+        { timeoutMs: 10_000 },
+      );
       const before = lease.spec?.leaseTransitions ?? 0;
       const next = nextLeaseEvent(client, namespace, cast.lease, (e) => e.holder !== "" && e.transitions > before);
       const sent = performance.now();
@@ -155,10 +163,14 @@ async function main(): Promise<number> {
       let routed = "";
       let routedMs: number | undefined;
       if (cast.servedBy) {
-        await eventually(`the Services to answer from ${holder}`, async () => {
-          await cast.servedBy?.(holder);
-          return true;
-        }, 60_000);
+        await eventually(
+          `the Services to answer from ${holder}`,
+          async () => {
+            await cast.servedBy?.(holder);
+            return true;
+          },
+          60_000,
+        );
         routedMs = performance.now() - sent;
         routed = `; both Services answer from it ${seconds(routedMs)} after the fault`;
       }
@@ -192,8 +204,11 @@ function summary(handovers: View["handovers"]): string {
   return [
     "handovers measured (fault → the Lease names the next term's holder; → the Services answer from it):",
     ...kinds.map(([fault, crash]) => {
-      const times = handovers.filter((h) => h.fault === fault).map((h) => (h.routedMs === undefined ? seconds(h.ms) : `${seconds(h.ms)} → ${seconds(h.routedMs)}`));
-      return `  ${fault}${crash ? " (the 4 s lease has to run out, counted from the last renewal, at most 1 s before)" : ", the leader releases the lease"}:  ${times.join(", ")}`;
+      const times = handovers
+        .filter((h) => h.fault === fault)
+        .map((h) => (h.routedMs === undefined ? seconds(h.ms) : `${seconds(h.ms)} → ${seconds(h.routedMs)}`));
+      const how = crash ? " (the 4 s lease has to run out, counted from the last renewal, at most 1 s before)" : ", the leader releases the lease";
+      return `  ${fault}${how}:  ${times.join(", ")}`;
     }),
   ].join("\n");
 }

@@ -1,9 +1,9 @@
 /**
- * `npm test`: lint, typecheck, build, elector's image (where a node can run), then every tier on
+ * `npm test`: format, lint, typecheck, build, elector's image (where a node can run), then every tier on
  * one fresh cluster: unit, integration (the control plane), end-to-end (real pods on the node).
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { nodeDefault, withScratchPlane } from "../test/cluster/controlplane.ts";
@@ -31,6 +31,27 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   });
 }
 
+/** Prettier's printWidth (.prettierrc.json): it cannot break a long string or comment, so this checks those. */
+const PRINT_WIDTH = (JSON.parse(await readFile(".prettierrc.json", "utf8")) as { printWidth: number }).printWidth;
+
+/** Whether every line of the code Prettier formats (.prettierignore) is within `width`; names each one that is not. */
+async function linesWithin(width: number): Promise<boolean> {
+  const listed = await new Promise<string>((resolve) => {
+    execFile("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.ts", "*.js"], (_err, stdout) => {
+      resolve(stdout);
+    });
+  });
+  const over: string[] = [];
+  for (const file of listed.split("\n").filter(Boolean)) {
+    (await readFile(file, "utf8")).split("\n").forEach((line, i) => {
+      if (line.length > width) over.push(`${file}:${String(i + 1)}: ${String(line.length)} characters`);
+    });
+  }
+  for (const line of over) console.error(line);
+  if (over.length > 0) console.error(`${String(over.length)} lines over the ${String(width)} characters Prettier formats to: break them by hand`);
+  return over.length === 0;
+}
+
 async function main(): Promise<number> {
   const major = Number(process.versions.node.split(".")[0]);
   if (major !== 24) {
@@ -42,6 +63,9 @@ async function main(): Promise<number> {
     console.error(`\n== ${name}`);
   };
 
+  step("format");
+  if ((await run("prettier", ["--check", "."])) !== 0) return 1;
+  if (!(await linesWithin(PRINT_WIDTH))) return 1;
   step("lint");
   if ((await run("eslint", ["--max-warnings=0", "."])) !== 0) return 1;
   step("typecheck and build");
@@ -72,7 +96,11 @@ async function main(): Promise<number> {
       const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`];
       if ((await run(process.execPath, [...args, ...reporters, ...tier], env)) !== 0) code = 1;
       const counts = await readFile(tap, "utf8").catch(() => "");
-      for (const [key, tapKey] of [["passed", "pass"], ["failed", "fail"], ["skipped", "skipped"]] as const) {
+      for (const [key, tapKey] of [
+        ["passed", "pass"],
+        ["failed", "fail"],
+        ["skipped", "skipped"],
+      ] as const) {
         totals[key] += Number(new RegExp(`^# ${tapKey} (\\d+)$`, "m").exec(counts)?.[1] ?? 0);
       }
     }

@@ -9,7 +9,18 @@
 import { clusterFetch } from "../../test/cluster/controlplane.ts";
 import { FAST } from "../../test/support/agents.ts";
 import { kubectl, type TestCluster } from "../../test/support/cluster.ts";
-import { answeringPod, applyObjects, asDatabase, example, killContainer, pods, rolledOut, serviceIp, sidecarDeployment, stageReady } from "../../test/support/node.ts";
+import {
+  answeringPod,
+  applyObjects,
+  asDatabase,
+  example,
+  killContainer,
+  pods,
+  rolledOut,
+  serviceIp,
+  sidecarDeployment,
+  stageReady,
+} from "../../test/support/node.ts";
 import type { Cast, Fault, Look } from "./cast.ts";
 
 interface Container {
@@ -32,7 +43,12 @@ export function podCast({ plane }: TestCluster, namespace: string): Cast {
         ...(await example("rbac.yaml")),
         db,
         { apiVersion: "v1", kind: "Service", metadata: { name: "db-primary" }, spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } },
-        { apiVersion: "v1", kind: "Service", metadata: { name: "db-leader" }, spec: { selector: { app: "db", leader: "true" }, ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } },
+        {
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: "db-leader" },
+          spec: { selector: { app: "db", leader: "true" }, ports: [{ name: "sql", port: 5432, targetPort: "pg" }] },
+        },
         {
           apiVersion: "elector.dev/v1alpha1",
           kind: "Election",
@@ -49,7 +65,11 @@ export function podCast({ plane }: TestCluster, namespace: string): Cast {
         members.map(async (p): Promise<[string, string, boolean]> => {
           const r = p.ip ? await clusterFetch(plane, `http://${p.ip}:4040/`, 500) : { status: 0, body: "" };
           const s = r.status === 200 ? (JSON.parse(r.body) as { is_leader: boolean; leader: string; fencing_token: number | null }) : undefined;
-          const state = p.deleting ? "(terminating)" : !s ? "(starting)" : `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${String(s.fencing_token ?? "-")}`;
+          const state = p.deleting
+            ? "(terminating)"
+            : !s
+              ? "(starting)"
+              : `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${String(s.fencing_token ?? "-")}`;
           const label = p.labels.leader === "true" ? "  [leader=true]" : "";
           return [`${p.name} ${p.ip || "-"}`, `${state}${label}`, s?.is_leader ?? false];
         }),

@@ -40,7 +40,11 @@ export function processCast({ plane }: TestCluster, namespace: string): Cast {
       const answers = await Promise.all(
         [...agents].map(async ([id, agent]): Promise<[string, string, boolean]> => {
           const s = agent?.running ? await agent.status() : undefined;
-          const answer = !agent?.running ? "(restarting)" : s ? `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${s.fencing_token ?? "-"}` : "(starting)";
+          const answer = !agent?.running
+            ? "(restarting)"
+            : s
+              ? `${s.is_leader ? "LEADER  " : "follower"}  leader=${s.leader || "-"}  fencing_token=${s.fencing_token ?? "-"}`
+              : "(starting)";
           return [id, answer, s?.is_leader ?? false];
         }),
       );

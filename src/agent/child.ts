@@ -24,7 +24,7 @@ export class Child {
       });
       this.process.once("exit", (code, signal) => {
         this.done = true;
-        const number = signal ? (constants.signals[signal] as number | undefined) ?? 0 : 0;
+        const number = signal ? ((constants.signals[signal] as number | undefined) ?? 0) : 0;
         resolve(signal ? { code: 128 + number, description: `killed by ${signal}` } : { code: code ?? 0, description: `exited with code ${code ?? 0}` });
       });
     });

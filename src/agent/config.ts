@@ -4,7 +4,19 @@
  */
 import { isLockType, LOCK_TYPES, type LockType } from "../election/locks/index.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
-import { ConfigError, durationMs, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, TIMING_FLAGS, timingFromFlags, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
+import {
+  ConfigError,
+  durationMs,
+  isDnsLabel,
+  isDnsSubdomain,
+  parseCommandFlags,
+  parseListenAddress,
+  TIMING_FLAGS,
+  timingFromFlags,
+  usage,
+  type FlagSpec,
+  type ListenAddress,
+} from "../config/flags.ts";
 
 export interface AgentConfig {
   /** The lock object's name. */
@@ -44,7 +56,11 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: "lock-type", usage: `The lock object's kind: ${LOCK_TYPES.join(", ")} (default "leases").` },
   { name: "namespace", usage: "The lock's namespace. Default: the pod's namespace, else \"default\"." },
   { name: "election-namespace", usage: "The contrib leader-elector's name for -namespace." },
-  { name: "use-cluster-credentials", usage: "Accepted for the contrib leader-elector; in a pod, in-cluster credentials are the default anyway.", boolean: true },
+  {
+    name: "use-cluster-credentials",
+    usage: "Accepted for the contrib leader-elector; in a pod, in-cluster credentials are the default anyway.",
+    boolean: true,
+  },
   { name: "ttl", usage: "k8s-elector's TTL: lease duration = ttl, renew deadline = ttl/3, retry period = ttl/6." },
   { name: "lease-duration", usage: "How long followers wait before taking over an unrenewed lease (default 15s)." },
   { name: "renew-deadline", usage: "How long the leader retries renewing before it stops leading (default 10s)." },
@@ -77,9 +93,7 @@ export function parseAgentConfig(argv: string[], environment: Environment): Agen
 
   if (election === undefined) {
     if (flags.rest.length > 0 && !awaitElection) return { passthrough: true, command: flags.rest };
-    throw new ConfigError(
-      awaitElection ? `${ENV}LOCK_NAME is required when ${ENV}ENABLED is set` : "missing required flag -election (see elector agent -h)",
-    );
+    throw new ConfigError(awaitElection ? `${ENV}LOCK_NAME is required when ${ENV}ENABLED is set` : "missing required flag -election (see elector agent -h)");
   }
   if (!isDnsSubdomain(election)) {
     throw new ConfigError(`invalid election name "${election}": must be a lowercase DNS subdomain (a-z, 0-9, '-', '.')`);
@@ -91,8 +105,10 @@ export function parseAgentConfig(argv: string[], environment: Environment): Agen
   const identity = flag("id") ?? (awaitElection ? fromEnv("IDENTITY") : undefined) ?? environment.hostname;
   if (identity === "") throw new ConfigError("empty -id, and no hostname to default to");
 
-  if (flag("namespace") !== undefined && flag("election-namespace") !== undefined) throw new ConfigError("-namespace and -election-namespace name the same thing: give one");
-  const namespace = flag("namespace") ?? flag("election-namespace") ?? (awaitElection ? fromEnv("LOCK_NAMESPACE") : undefined) ?? environment.podNamespace ?? "default";
+  if (flag("namespace") !== undefined && flag("election-namespace") !== undefined)
+    throw new ConfigError("-namespace and -election-namespace name the same thing: give one");
+  const namespace =
+    flag("namespace") ?? flag("election-namespace") ?? (awaitElection ? fromEnv("LOCK_NAMESPACE") : undefined) ?? environment.podNamespace ?? "default";
   if (!isDnsLabel(namespace)) throw new ConfigError(`invalid namespace "${namespace}": must be a lowercase DNS label`);
 
   const httpText = flag("http") ?? (awaitElection ? fromEnv("STATUS_ENDPOINT") : undefined);

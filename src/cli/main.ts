@@ -51,7 +51,11 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       // client-node fetches through undici, whose HTTP parser is WebAssembly: gone in V8's lite mode.
-      if (!("WebAssembly" in globalThis)) throw new ConfigError("the operator needs WebAssembly, which --lite-mode turns off: run it as node dist/cli/main.js operator (the image's ENTRYPOINT adds --lite-mode for the agent)");
+      if (!("WebAssembly" in globalThis))
+        throw new ConfigError(
+          "the operator needs WebAssembly, which --lite-mode turns off: run it as node dist/cli/main.js operator" +
+            " (the image's ENTRYPOINT adds --lite-mode for the agent)",
+        );
       // Loaded only here: the agent never pays for client-node.
       const { runOperator } = await import("../operator/operator.ts");
       return runOperator(config, logger());

@@ -72,7 +72,7 @@ export function usage(command: string, specs: FlagSpec[]): string {
   return [`Usage of ${command}:`, ...specs.map((s) => `  -${s.name}${s.boolean ? "" : " value"}\n    \t${s.usage}`)].join("\n");
 }
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go duration string ("15s", "1m30s", "500ms", "0") in milliseconds; undefined if invalid. */
 export function parseGoDuration(text: string): number | undefined {
@@ -116,14 +116,21 @@ export function isDnsSubdomain(s: string): boolean {
 }
 
 /** The flags of the three timing settings, as client-go's users name them (each command describes them in its usage). */
-export const TIMING_FLAGS = { leaseDurationMs: "lease-duration", renewDeadlineMs: "renew-deadline", retryPeriodMs: "retry-period" } as const satisfies Record<keyof Timing, string>;
+export const TIMING_FLAGS = { leaseDurationMs: "lease-duration", renewDeadlineMs: "renew-deadline", retryPeriodMs: "retry-period" } as const satisfies Record<
+  keyof Timing,
+  string
+>;
 
 /**
  * Lease timing from the timing flags: each setting from its flag when given, else from `other`
  * (another source of the same setting: its name for messages, and its text), else from `base`;
  * checked as client-go checks it.
  */
-export function timingFromFlags(flag: (name: string) => string | undefined, base: Timing, other: (field: keyof Timing) => { source: string; text: string } | undefined = () => undefined): Timing {
+export function timingFromFlags(
+  flag: (name: string) => string | undefined,
+  base: Timing,
+  other: (field: keyof Timing) => { source: string; text: string } | undefined = () => undefined,
+): Timing {
   const pick = (field: keyof Timing): number => {
     const name = TIMING_FLAGS[field];
     const text = flag(name);

@@ -379,7 +379,10 @@ export class Elector {
     const leader = state?.record.holderIdentity ?? "";
     if (leader !== this.reportedLeader) {
       this.reportedLeader = leader;
-      this.log.info({ lock: this.lock.describe(), leader, leaseTransitions: state?.record.leaderTransitions ?? 0 }, leader ? "new leader observed" : "no leader");
+      this.log.info(
+        { lock: this.lock.describe(), leader, leaseTransitions: state?.record.leaderTransitions ?? 0 },
+        leader ? "new leader observed" : "no leader",
+      );
       this.callbacks.onNewLeader?.(leader);
     }
     this.adoptIfUnanswered(state);

@@ -35,18 +35,17 @@ export function validateTiming(t: Timing): void {
     throw new TimingError(`lease duration must be at least 1s, the record's unit (got ${s(t.leaseDurationMs)})`);
   }
   if (t.leaseDurationMs <= t.renewDeadlineMs) {
-    throw new TimingError(
-      `lease duration (${s(t.leaseDurationMs)}) must be greater than renew deadline (${s(t.renewDeadlineMs)})`,
-    );
+    throw new TimingError(`lease duration (${s(t.leaseDurationMs)}) must be greater than renew deadline (${s(t.renewDeadlineMs)})`);
   }
   if (t.renewDeadlineMs <= JITTER_FACTOR * t.retryPeriodMs) {
-    throw new TimingError(
-      `renew deadline (${s(t.renewDeadlineMs)}) must be greater than ${JITTER_FACTOR} × retry period (${s(t.retryPeriodMs)})`,
-    );
+    throw new TimingError(`renew deadline (${s(t.renewDeadlineMs)}) must be greater than ${JITTER_FACTOR} × retry period (${s(t.retryPeriodMs)})`);
   }
 }
 
-/** How long one request to the lock may take: as Kubernetes' own components do, half the renew deadline, so a hung renewal leaves time for another before the deadline. */
+/**
+ * How long one request to the lock may take: as Kubernetes' own components do, half the renew
+ * deadline, so a hung renewal leaves time for another before the deadline.
+ */
 export function requestTimeoutMs(t: Timing): number {
   return t.renewDeadlineMs / 2;
 }

@@ -122,42 +122,46 @@ export class KubeClient {
       failure ??= err;
       req.destroy(err);
     };
-    const req = this.transport.request(this.url(`${path}?${params.toString()}`), { method: "GET", agent: this.pool, headers: this.headers(undefined) }, (res) => {
-      if (res.statusCode !== 200) {
-        // Synchronously on 'end': the request's 'close' follows in the same tick and must not win.
-        collect(res, (text) => {
-          close(statusError(res.statusCode ?? 0, text));
-        });
-        return;
-      }
-      handlers.onConnected();
-      let partial = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        const lines = (partial + chunk).split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) {
-          if (line.trim() === "" || stopped || failure) continue;
-          let event: { type?: unknown; object?: unknown };
-          try {
-            event = JSON.parse(line) as typeof event;
-          } catch {
-            fail(new Error(`watch ${path}: unreadable event: ${line.slice(0, 80)}`));
-            return;
-          }
-          if (event.type === "ERROR") {
-            const status = (event.object ?? {}) as { code?: number; reason?: string; message?: string };
-            fail(new ApiError(status.code ?? 0, status.reason ?? "Error", status.message ?? "watch error"));
-            return;
-          }
-          handlers.onEvent(String(event.type), event.object as T);
+    const req = this.transport.request(
+      this.url(`${path}?${params.toString()}`),
+      { method: "GET", agent: this.pool, headers: this.headers(undefined) },
+      (res) => {
+        if (res.statusCode !== 200) {
+          // Synchronously on 'end': the request's 'close' follows in the same tick and must not win.
+          collect(res, (text) => {
+            close(statusError(res.statusCode ?? 0, text));
+          });
+          return;
         }
-      });
-      res.once("end", () => {
-        close();
-      });
-      res.once("error", close);
-    });
+        handlers.onConnected();
+        let partial = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          const lines = (partial + chunk).split("\n");
+          partial = lines.pop() ?? "";
+          for (const line of lines) {
+            if (line.trim() === "" || stopped || failure) continue;
+            let event: { type?: unknown; object?: unknown };
+            try {
+              event = JSON.parse(line) as typeof event;
+            } catch {
+              fail(new Error(`watch ${path}: unreadable event: ${line.slice(0, 80)}`));
+              return;
+            }
+            if (event.type === "ERROR") {
+              const status = (event.object ?? {}) as { code?: number; reason?: string; message?: string };
+              fail(new ApiError(status.code ?? 0, status.reason ?? "Error", status.message ?? "watch error"));
+              return;
+            }
+            handlers.onEvent(String(event.type), event.object as T);
+          }
+        });
+        res.once("end", () => {
+          close();
+        });
+        res.once("error", close);
+      },
+    );
     req.setTimeout(timeoutSeconds * 1000 + WATCH_GRACE_MS, () => {
       fail(new Error(`watch ${path}: no data past its timeout`));
     });

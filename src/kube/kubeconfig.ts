@@ -137,17 +137,22 @@ function fromFiles(files: string[]): Connection {
   if (!/^https?:\/\/./.test(server)) throw new KubeconfigError(`kubeconfig ${where}: cluster "${clusterName}" has no http(s) server URL`);
   for (const unsupported of ["exec", "auth-provider"]) {
     if (user[unsupported] !== undefined) {
-      throw new KubeconfigError(`kubeconfig ${where}: user "${userName}" uses an ${unsupported} plugin, which elector does not run; use a token or a client certificate`);
+      throw new KubeconfigError(
+        `kubeconfig ${where}: user "${userName}" uses an ${unsupported} plugin, which elector does not run; use a token or a client certificate`,
+      );
     }
   }
-  if (cluster["proxy-url"] !== undefined) throw new KubeconfigError(`kubeconfig ${where}: cluster "${clusterName}" uses proxy-url, which elector does not support`);
+  if (cluster["proxy-url"] !== undefined)
+    throw new KubeconfigError(`kubeconfig ${where}: cluster "${clusterName}" uses proxy-url, which elector does not support`);
 
   const clusterFile = merged.origin.get(cluster) ?? where;
   const userFile = merged.origin.get(user) ?? where;
   const token = typeof user.token === "string" && user.token !== "" ? user.token : undefined;
   const tokenFile = typeof user.tokenFile === "string" && user.tokenFile !== "" ? relativeTo(userFile, user.tokenFile) : undefined;
   const basic =
-    typeof user.username === "string" && typeof user.password === "string" ? `Basic ${Buffer.from(`${user.username}:${user.password}`).toString("base64")}` : undefined;
+    typeof user.username === "string" && typeof user.password === "string"
+      ? `Basic ${Buffer.from(`${user.username}:${user.password}`).toString("base64")}`
+      : undefined;
   return {
     server,
     ca: dataOrFile(cluster, "certificate-authority", clusterFile),

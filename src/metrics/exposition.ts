@@ -86,7 +86,12 @@ export function processFamilies(): Family[] {
   const families: Family[] = [
     { name: "process_cpu_user_seconds_total", help: "Total user CPU time spent in seconds.", type: "counter", samples: one(cpu.user / 1e6) },
     { name: "process_cpu_system_seconds_total", help: "Total system CPU time spent in seconds.", type: "counter", samples: one(cpu.system / 1e6) },
-    { name: "process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", type: "counter", samples: one((cpu.user + cpu.system) / 1e6) },
+    {
+      name: "process_cpu_seconds_total",
+      help: "Total user and system CPU time spent in seconds.",
+      type: "counter",
+      samples: one((cpu.user + cpu.system) / 1e6),
+    },
     { name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", type: "gauge", samples: one(startTimeSeconds) },
     { name: "process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge", samples: one(memory.rss) },
     { name: "nodejs_heap_size_total_bytes", help: "Process heap size from Node.js in bytes.", type: "gauge", samples: one(memory.heapTotal) },

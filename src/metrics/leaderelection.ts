@@ -4,7 +4,9 @@ import type { Family } from "./exposition.ts";
 export function masterStatus(name: string, isLeader: boolean): Family {
   return {
     name: "leader_election_master_status",
-    help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+    help:
+      "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master." +
+      " 'name' is the string used to identify the lease.",
     type: "gauge",
     samples: [{ labels: { name }, value: isLeader ? 1 : 0 }],
   };

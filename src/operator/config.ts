@@ -1,5 +1,15 @@
 /** `elector operator`'s flags, in the same Go-flag forms as the agent's. */
-import { ConfigError, isDnsLabel, isDnsSubdomain, parseCommandFlags, parseListenAddress, timingFromFlags, usage, type FlagSpec, type ListenAddress } from "../config/flags.ts";
+import {
+  ConfigError,
+  isDnsLabel,
+  isDnsSubdomain,
+  parseCommandFlags,
+  parseListenAddress,
+  timingFromFlags,
+  usage,
+  type FlagSpec,
+  type ListenAddress,
+} from "../config/flags.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
 
 export interface OperatorConfig {
@@ -19,7 +29,7 @@ export const OPERATOR_FLAGS: FlagSpec[] = [
   { name: "metrics-addr", usage: 'The address (host:port) to serve /metrics on; "0" turns it off (default ":8080").' },
   { name: "health-addr", usage: 'The address (host:port) to serve /healthz and /readyz on; "0" turns it off (default ":8081").' },
   { name: "leader-elect", usage: "Run several replicas: only the one holding the Lease reconciles.", boolean: true },
-  { name: "leader-elect-namespace", usage: 'The namespace of the operator\'s own Lease. Default: the pod\'s namespace, else "default".' },
+  { name: "leader-elect-namespace", usage: "The namespace of the operator's own Lease. Default: the pod's namespace, else \"default\"." },
   { name: "leader-elect-lease", usage: 'The name of the operator\'s own Lease (default "elector-operator").' },
   { name: "id", usage: "This replica's identity in its own election. Default: the hostname, i.e. the pod name." },
   { name: "lease-duration", usage: "The operator's own election: lease duration (default 15s)." },

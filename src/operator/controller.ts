@@ -11,7 +11,18 @@
  * stale cache could do harm: the status is replaced at the resourceVersion it was computed from,
  * so a reconcile working from an old status fails with 409 and runs again on fresh data.
  */
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type V1EndpointSlice, type V1Lease, type V1Pod, type V1Service } from "@kubernetes/client-node";
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type V1EndpointSlice,
+  type V1Lease,
+  type V1Pod,
+  type V1Service,
+} from "@kubernetes/client-node";
 import type { Clock } from "../election/clock.ts";
 import type { Log } from "../election/log.ts";
 import { leaseSpecToRecord, formatMicroTime, PREFERRED_HOLDER_ANNOTATION } from "../election/record.ts";
@@ -107,7 +118,10 @@ export class ElectionController {
   }
 
   get synced(): boolean {
-    return this.electionInformer.hasSynced && [...this.namespaces.values()].every((c) => c.leases.hasSynced && c.pods.hasSynced && c.services.hasSynced && c.slices.hasSynced);
+    return (
+      this.electionInformer.hasSynced &&
+      [...this.namespaces.values()].every((c) => c.leases.hasSynced && c.pods.hasSynced && c.services.hasSynced && c.slices.hasSynced)
+    );
   }
 
   private async work(): Promise<void> {
@@ -141,7 +155,9 @@ export class ElectionController {
     await caches.synced;
     if (election.metadata.deletionTimestamp) return this.finalize(election, caches);
     if (!election.metadata.finalizers?.includes(FINALIZER)) {
-      await this.patch(electionPath(election), { metadata: { finalizers: [...(election.metadata.finalizers ?? []), FINALIZER], resourceVersion: election.metadata.resourceVersion } });
+      await this.patch(electionPath(election), {
+        metadata: { finalizers: [...(election.metadata.finalizers ?? []), FINALIZER], resourceVersion: election.metadata.resourceVersion },
+      });
       return; // the update comes back through the watch, and with it the next reconcile
     }
 
@@ -250,7 +266,12 @@ export class ElectionController {
     const path = `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`;
     if (!current) {
       await this.o.client.request("POST", path, { body, timeoutMs: this.timeout() });
-    } else if (!sameJson({ e: current.endpoints ?? [], p: current.ports ?? [], l: current.metadata?.labels }, { e: desired.endpoints, p: desired.ports, l: body.metadata.labels })) {
+    } else if (
+      !sameJson(
+        { e: current.endpoints ?? [], p: current.ports ?? [], l: current.metadata?.labels },
+        { e: desired.endpoints, p: desired.ports, l: body.metadata.labels },
+      )
+    ) {
       await this.o.client.request("PUT", `${path}/${sliceName}`, {
         body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } },
         timeoutMs: this.timeout(),
@@ -311,7 +332,13 @@ export class ElectionController {
     const record = leaseSpecToRecord(spec);
     const key = keyOf(namespace, lease.metadata?.name ?? "");
     // From the parsed record: a relist hands times over as Dates, a watch as strings.
-    const raw = JSON.stringify([record.holderIdentity, record.leaseDurationSeconds, record.acquireTime?.getTime(), record.renewTime?.getTime(), record.leaderTransitions]);
+    const raw = JSON.stringify([
+      record.holderIdentity,
+      record.leaseDurationSeconds,
+      record.acquireTime?.getTime(),
+      record.renewTime?.getTime(),
+      record.leaderTransitions,
+    ]);
     const now = this.o.clock.monotonic();
     const seen = this.leaseChanges.get(key);
     if (seen?.raw !== raw) this.leaseChanges.set(key, { raw, at: now });
@@ -378,7 +405,10 @@ export class ElectionController {
         labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
         list: () => discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }),
         onChange: (slice) => {
-          concerned((slice.metadata?.ownerReferences ?? []).map((r) => ownerKey(r.uid)), () => true);
+          concerned(
+            (slice.metadata?.ownerReferences ?? []).map((r) => ownerKey(r.uid)),
+            () => true,
+          );
         },
         index: (slice) => (slice.metadata?.ownerReferences ?? []).map((r) => ownerKey(r.uid)),
       }),
@@ -451,7 +481,9 @@ function podView(pod: V1Pod): PodView {
     ready,
     terminating: pod.metadata?.deletionTimestamp !== undefined,
     labels: pod.metadata?.labels ?? {},
-    ports: (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, ...(p.protocol ? { protocol: p.protocol } : {}) }))),
+    ports: (pod.spec?.containers ?? []).flatMap((c) =>
+      (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, ...(p.protocol ? { protocol: p.protocol } : {}) })),
+    ),
   };
 }
 

@@ -140,7 +140,10 @@ export class Informer<T extends KubernetesObject> {
     if (this.stopped || this.restartTimer || (err instanceof Error && err.name === "AbortError")) return;
     const delay = this.restartDelay;
     this.restartDelay = Math.min(this.restartDelay * 2, RESTART_MAX_MS);
-    this.options.log.warn({ informer: this.options.what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, "watch failed; restarting it");
+    this.options.log.warn(
+      { informer: this.options.what, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+      "watch failed; restarting it",
+    );
     this.restartAfter(delay);
   }
 

@@ -110,7 +110,10 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     await listen(server, config.health);
     servers.push(server);
   }
-  log.info({ namespace: config.namespace ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health }, "operator starting");
+  log.info(
+    { namespace: config.namespace ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health },
+    "operator starting",
+  );
 
   const stopListening = onTerminationSignals((signal) => {
     log.info({ signal }, "shutting down");

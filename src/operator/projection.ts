@@ -142,19 +142,27 @@ export function project(world: World): Decision {
 
   const handover = planHandover(world, live ? holder : "", decision, events);
   if (handover.recheckAfterMs !== undefined) recheckAfterMs = Math.min(recheckAfterMs ?? Infinity, handover.recheckAfterMs);
-  if (handover.failed !== undefined) set("HandoverFailed", handover.failed !== "", handover.failed ? "Timeout" : "NoFailure", handover.failed || "no planned handover has failed");
+  if (handover.failed !== undefined)
+    set("HandoverFailed", handover.failed !== "", handover.failed ? "Timeout" : "NoFailure", handover.failed || "no planned handover has failed");
   else {
     const earlier = prev.conditions?.find((c) => c.type === "HandoverFailed");
     if (earlier) conditions.push({ ...earlier, observedGeneration: generation });
   }
 
   const notReady = conditions.filter((c) => (c.type === "LeaderElected" || c.type === "Routed") && c.status !== "True");
-  set("Ready", notReady.length === 0, notReady.length === 0 ? "Ready" : (notReady[0]?.reason ?? "NotReady"), notReady.length === 0 ? "elected and routed as asked" : notReady.map((c) => c.message).join("; "));
+  set(
+    "Ready",
+    notReady.length === 0,
+    notReady.length === 0 ? "Ready" : (notReady[0]?.reason ?? "NotReady"),
+    notReady.length === 0 ? "elected and routed as asked" : notReady.map((c) => c.message).join("; "),
+  );
 
   decision.status = {
     observedGeneration: generation,
     leader: holder,
-    ...(leaderPod ? { leaderPod: { name: leaderPod.name, ...(leaderPod.ip ? { ip: leaderPod.ip } : {}), ...(leaderPod.node ? { node: leaderPod.node } : {}) } } : {}),
+    ...(leaderPod
+      ? { leaderPod: { name: leaderPod.name, ...(leaderPod.ip ? { ip: leaderPod.ip } : {}), ...(leaderPod.node ? { node: leaderPod.node } : {}) } }
+      : {}),
     ...(record?.acquireTime ? { acquireTime: formatTime(record.acquireTime) } : {}),
     ...(record?.renewTime ? { renewTime: shownRenewTime(prev, record) } : {}),
     ...(record ? { leaseDurationSeconds: record.leaseDurationSeconds, transitions: record.leaderTransitions } : {}),

@@ -6,8 +6,7 @@ export function matches(selector: LabelSelector, labels: Record<string, string>)
   for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
     const has = Object.hasOwn(labels, key);
     const value = labels[key] ?? "";
-    const ok =
-      operator === "In" ? has && values.includes(value) : operator === "NotIn" ? !has || !values.includes(value) : operator === "Exists" ? has : !has;
+    const ok = operator === "In" ? has && values.includes(value) : operator === "NotIn" ? !has || !values.includes(value) : operator === "Exists" ? has : !has;
     if (!ok) return false;
   }
   return true;

@@ -200,10 +200,7 @@ export function wrapperGoMod(upstream: string, version: string): string {
 
 async function buildEtcd(work: string, out: string, log: (line: string) => void): Promise<void> {
   await mkdir(work, { recursive: true });
-  await writeFile(
-    join(work, "go.mod"),
-    `module elector.dev/controlplane/etcd\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 v${ETCD_VERSION}\n`,
-  );
+  await writeFile(join(work, "go.mod"), `module elector.dev/controlplane/etcd\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 v${ETCD_VERSION}\n`);
   // etcd's own main package lives in the repository's root module; this is the same two lines.
   await writeFile(
     join(work, "main.go"),

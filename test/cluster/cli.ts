@@ -23,7 +23,8 @@ async function main(): Promise<number> {
       const wanted = nodeDefault();
       if (!wanted.node) console.error(`no node: ${wanted.why ?? ""}; starting the control plane alone`);
       const plane = await up(dir, { node: wanted.node && !values["no-node"] });
-      console.error(`kube-apiserver v${KUBERNETES_VERSION} and etcd v${ETCD_VERSION} at ${plane.server}${plane.node ? `, node ${plane.node.name}` : ""}; logs in ${dir}/logs`);
+      const node = plane.node ? `, node ${plane.node.name}` : "";
+      console.error(`kube-apiserver v${KUBERNETES_VERSION} and etcd v${ETCD_VERSION} at ${plane.server}${node}; logs in ${dir}/logs`);
       console.error(`kubectl: ${plane.kubectl}`);
       console.log(plane.kubeconfig);
       return 0;

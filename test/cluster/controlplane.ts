@@ -55,6 +55,15 @@ const SUPERVISOR = fileURLToPath(new URL("supervisor.ts", import.meta.url));
 
 const stateFile = (dir: string): string => join(dir, "state.json");
 
+/** Without a node, what tests of API objects need: nothing that would run or schedule pods. */
+const CONTROLLERS_WITHOUT_A_NODE = [
+  "serviceaccount-controller",
+  "garbage-collector-controller",
+  "namespace-controller",
+  "endpointslice-controller",
+  "endpointslice-mirroring-controller",
+];
+
 /** Whether `up` runs a node by default here, and if not, why (one line). */
 export function nodeDefault(): { node: boolean; why?: string } {
   if (process.env.ELECTOR_NODE === "0") return { node: false, why: "ELECTOR_NODE=0 asks for no node" };
@@ -97,7 +106,10 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
     const etcdUrl = `http://127.0.0.1:${String(etcdClient)}`;
     const peerUrl = `http://127.0.0.1:${String(etcdPeer)}`;
     const nodeArgs = withNode ? nodeControlPlaneArgs(dir) : undefined;
-    const node = nodeBins && pauseImage ? await nodeSteps(dir, id, pki, nodeBins, internalKubeconfig, [pauseImage, ...(existsSync(ELECTOR_ARCHIVE) ? [ELECTOR_ARCHIVE] : [])]) : undefined;
+    const node =
+      nodeBins && pauseImage
+        ? await nodeSteps(dir, id, pki, nodeBins, internalKubeconfig, [pauseImage, ...(existsSync(ELECTOR_ARCHIVE) ? [ELECTOR_ARCHIVE] : [])])
+        : undefined;
 
     const controlPlane: Step[] = [
       {
@@ -153,9 +165,7 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
           "--use-service-account-credentials=false",
           `--root-ca-file=${pki.caCert}`,
           `--service-account-private-key-file=${pki.serviceAccountKey}`,
-          ...(nodeArgs?.controllerManager ?? [
-            "--controllers=serviceaccount-controller,garbage-collector-controller,namespace-controller,endpointslice-controller,endpointslice-mirroring-controller",
-          ]),
+          ...(nodeArgs?.controllerManager ?? [`--controllers=${CONTROLLERS_WITHOUT_A_NODE.join(",")}`]),
         ],
       },
     ];
@@ -235,26 +245,42 @@ async function waitUntilServing(plane: ControlPlane, log: (line: string) => void
   /** Waits for `ok`; on a timeout the error carries the last lines of `component`'s log (the folder goes with `down`). */
   const check = async (what: string, ok: () => Promise<boolean>, timeoutMs: number, component = "supervisor"): Promise<void> => {
     for (;;) {
-      if (!isAlive(plane.rootPid)) throw new Error(`the cluster's supervisor exited while waiting for ${what}; last lines of its log:\n${await tail(join(plane.dir, "logs", "supervisor.log"))}`);
+      if (!isAlive(plane.rootPid))
+        throw new Error(
+          `the cluster's supervisor exited while waiting for ${what}; last lines of its log:\n${await tail(join(plane.dir, "logs", "supervisor.log"))}`,
+        );
       const s = await supervisorStatus(plane).catch(() => undefined);
       if (s?.failed) throw new Error(`${s.failed}:\n${await tail(join(plane.dir, "logs", `${s.failed.split(" ")[0] ?? ""}.log`))}`);
       if (await ok().catch(() => false)) return;
-      if (Date.now() - started > timeoutMs) throw new Error(`${what} not ready after ${String(timeoutMs / 1000)} s; last lines of ${component}.log:\n${await tail(join(plane.dir, "logs", `${component}.log`))}`);
+      if (Date.now() - started > timeoutMs)
+        throw new Error(
+          `${what} not ready after ${String(timeoutMs / 1000)} s; last lines of ${component}.log:\n${await tail(join(plane.dir, "logs", `${component}.log`))}`,
+        );
       await sleep(200);
     }
   };
   const got = async (path: string): Promise<boolean> => (await adminGet(plane, path)).status === 200;
   await check("kube-apiserver", () => got("/readyz"), 120_000, "kube-apiserver");
   await check("the default namespace", () => got("/api/v1/namespaces/default"), 120_000, "kube-apiserver");
-  await check("kube-controller-manager (the default ServiceAccount)", () => got("/api/v1/namespaces/default/serviceaccounts/default"), 120_000, "kube-controller-manager");
+  await check(
+    "kube-controller-manager (the default ServiceAccount)",
+    () => got("/api/v1/namespaces/default/serviceaccounts/default"),
+    120_000,
+    "kube-controller-manager",
+  );
   if (!plane.node) return;
   const name = plane.node.name;
-  await check("the node", async () => {
-    const { status, body } = await adminGet(plane, `/api/v1/nodes/${name}`);
-    if (status !== 200) return false;
-    const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
-    return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-  }, 120_000, "kubelet");
+  await check(
+    "the node",
+    async () => {
+      const { status, body } = await adminGet(plane, `/api/v1/nodes/${name}`);
+      if (status !== 200) return false;
+      const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
+      return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    },
+    120_000,
+    "kubelet",
+  );
   await check("kube-proxy", async () => (await clusterFetch(plane, "http://127.0.0.1:10256/healthz")).status === 200, 120_000, "kube-proxy");
   await check("the supervisor's last step", async () => (await supervisorStatus(plane)).started, 120_000);
   log(`node ${name} ready`);
@@ -343,12 +369,19 @@ export async function restartApiServer(plane: ControlPlane, whileDown: () => Pro
 
 /** GET `url` from inside the cluster's network namespace (a pod IP, a ClusterIP), by its supervisor. */
 export async function clusterFetch(plane: ControlPlane, url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  const answer = JSON.parse(await supervisorRequest(plane, "GET", `/fetch?timeout=${String(timeoutMs)}&url=${encodeURIComponent(url)}`)) as { status: number; body: string };
+  const answer = JSON.parse(await supervisorRequest(plane, "GET", `/fetch?timeout=${String(timeoutMs)}&url=${encodeURIComponent(url)}`)) as {
+    status: number;
+    body: string;
+  };
   return answer;
 }
 
 /** Runs a command inside the cluster's namespaces (network, mount, UTS, PID); resolves with its exit code. */
-export function clusterExec(plane: ControlPlane, command: string[], stdio: "inherit" | "pipe" = "inherit"): Promise<{ code: number; stdout: string; stderr: string }> {
+export function clusterExec(
+  plane: ControlPlane,
+  command: string[],
+  stdio: "inherit" | "pipe" = "inherit",
+): Promise<{ code: number; stdout: string; stderr: string }> {
   if (!plane.node) return Promise.reject(new Error("this cluster has no node, and so no namespaces of its own"));
   const args = ["--target", String(plane.rootPid), "--net", "--mount", "--uts", "--pid", `--wd=${process.cwd()}`, "--", ...command];
   return new Promise((resolve) => {

@@ -63,11 +63,18 @@ async function buildah(args: string[], cwd?: string): Promise<string> {
   return privately(["buildah", "--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", "vfs", ...args], env, cwd);
 }
 
-const hasImage = (name: string): Promise<boolean> => buildah(["inspect", "--type", "image", name]).then(() => true, () => false);
+const hasImage = (name: string): Promise<boolean> =>
+  buildah(["inspect", "--type", "image", name]).then(
+    () => true,
+    () => false,
+  );
 
 /** The archive of the pod sandbox image holding `pause`, built once per build of the binary. */
 export async function ensurePauseImage(pause: string, log: (line: string) => void): Promise<string> {
-  const hash = createHash("sha256").update(await readFile(pause)).digest("hex").slice(0, 12);
+  const hash = createHash("sha256")
+    .update(await readFile(pause))
+    .digest("hex")
+    .slice(0, 12);
   const dir = join(imagesDir(), `pause-${hash}`);
   await buildOnce(dir, "the pause image", log, async (_work, out) => {
     await binaryImage(PAUSE_IMAGE, pause, join(out, "pause.tar"), "65535:65535");
@@ -146,19 +153,31 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<voi
     await mkdir(dirname(join(distroless, f)), { recursive: true });
     await copyFile(join(rootfs, f), join(distroless, f));
   }
-  await writeFile(join(distroless, "etc/passwd"), "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n");
+  await writeFile(
+    join(distroless, "etc/passwd"),
+    "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+  );
   await writeFile(join(distroless, "etc/group"), "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n");
   for (const d of ["tmp", "home/nonroot", "root", "nodejs/bin"]) await mkdir(join(distroless, d), { recursive: true });
   await chmod(join(distroless, "tmp"), 0o1777);
   await chown(join(distroless, "home/nonroot"), 65532, 65532);
   await copyFile(node, join(distroless, "nodejs/bin/node"));
-  await commit(DISTROLESS_BASE, [distroless], [
-    "--user", "65532:65532",
-    "--workingdir", "/home/nonroot",
-    "--entrypoint", '["/nodejs/bin/node"]',
-    "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "--env", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-  ]);
+  await commit(
+    DISTROLESS_BASE,
+    [distroless],
+    [
+      "--user",
+      "65532:65532",
+      "--workingdir",
+      "/home/nonroot",
+      "--entrypoint",
+      '["/nodejs/bin/node"]',
+      "--env",
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "--env",
+      "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    ],
+  );
   await rm(work, { recursive: true, force: true });
 }
 
@@ -243,7 +262,9 @@ export interface ImageConfig {
 }
 
 export async function imageConfig(name: string): Promise<ImageConfig> {
-  const inspected = JSON.parse(await buildah(["inspect", "--type", "image", name])) as { OCIv1: { config: { Entrypoint?: string[]; User?: string; WorkingDir?: string } } };
+  const inspected = JSON.parse(await buildah(["inspect", "--type", "image", name])) as {
+    OCIv1: { config: { Entrypoint?: string[]; User?: string; WorkingDir?: string } };
+  };
   const c = inspected.OCIv1.config;
   return { entrypoint: c.Entrypoint ?? [], user: c.User ?? "", workingDir: c.WorkingDir ?? "" };
 }

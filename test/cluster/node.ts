@@ -55,7 +55,9 @@ export function nodeUnsupported(): string | undefined {
 
 /** Installs the node's Debian packages that are missing (once per machine). */
 export async function ensureNodePackages(log: (line: string) => void): Promise<void> {
-  const missing = Object.entries(PACKAGES).filter(([, file]) => !existsSync(file)).map(([name]) => name);
+  const missing = Object.entries(PACKAGES)
+    .filter(([, file]) => !existsSync(file))
+    .map(([name]) => name);
   if (missing.length === 0) return;
   log(`installing Debian packages for the node: ${missing.join(" ")}`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
@@ -74,7 +76,11 @@ export interface NodeLayout {
 /** Every cgroup hierarchy mounted here (v1 controllers, the named systemd one, and v2's unified). */
 async function cgroupHierarchies(): Promise<string[]> {
   const mounts = await readFile("/proc/self/mounts", "utf8");
-  return mounts.split("\n").map((l) => l.split(" ")).filter((f) => f[2] === "cgroup" || f[2] === "cgroup2").map((f) => f[1] ?? "");
+  return mounts
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter((f) => f[2] === "cgroup" || f[2] === "cgroup2")
+    .map((f) => f[1] ?? "");
 }
 
 /**
@@ -90,7 +96,11 @@ const parentRecord = (path: string): string => join(parentsMade(), createHash("s
  * memory counts where the cluster's starter's does), one path in every hierarchy.
  */
 async function createCgroupRoot(id: string): Promise<{ root: string; created: string[] }> {
-  const own = (await readFile("/proc/self/cgroup", "utf8")).split("\n").find((l) => /^\d+:memory:/.test(l))?.split(":")[2] ?? "/";
+  const own =
+    (await readFile("/proc/self/cgroup", "utf8"))
+      .split("\n")
+      .find((l) => /^\d+:memory:/.test(l))
+      ?.split(":")[2] ?? "/";
   const root = join(own, `elector-${id}`);
   const created: string[] = [];
   for (const hierarchy of await cgroupHierarchies()) {
@@ -236,7 +246,7 @@ export async function nodeSteps(
       "version = 2",
       `root = "${p("containerd", "root")}"`,
       `state = "/run/containerd"`,
-      'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
+      `disabled_plugins = ${JSON.stringify(["aufs", "btrfs", "zfs", "devmapper"].map((s) => `io.containerd.snapshotter.v1.${s}`))}`,
       "[grpc]",
       `  address = "${containerdSocket}"`,
       `[plugins."io.containerd.internal.v1.opt"]`,

@@ -44,10 +44,20 @@ export async function generatePki(dir: string, extraIps: string[] = []): Promise
   await openssl(["req", "-x509", ...EC_KEY, "-keyout", pki.caKey, "-out", pki.caCert, "-subj", "/CN=elector-local-ca"]);
   const ips = ["127.0.0.1", KUBERNETES_SERVICE_IP, ...extraIps].map((ip) => `IP:${ip}`).join(",");
   await openssl([
-    "req", ...signedBy(pki), "-keyout", pki.servingKey, "-out", pki.servingCert, "-subj", "/CN=kube-apiserver",
-    "-addext", `subjectAltName=${ips},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
-    "-addext", "basicConstraints=critical,CA:FALSE",
-    "-addext", "extendedKeyUsage=serverAuth",
+    "req",
+    ...signedBy(pki),
+    "-keyout",
+    pki.servingKey,
+    "-out",
+    pki.servingCert,
+    "-subj",
+    "/CN=kube-apiserver",
+    "-addext",
+    `subjectAltName=${ips},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+    "-addext",
+    "extendedKeyUsage=serverAuth",
   ]);
   await clientCert(pki, "admin", "/O=system:masters/CN=elector-admin");
   await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pki.serviceAccountKey]);
@@ -67,9 +77,18 @@ export async function clientCert(pki: Pki, name: string, subject: string): Promi
   const base = pki.caCert.replace(/ca\.crt$/, name);
   const cert = { cert: `${base}.crt`, key: `${base}.key` };
   await openssl([
-    "req", ...signedBy(pki), "-keyout", cert.key, "-out", cert.cert, "-subj", subject,
-    "-addext", "basicConstraints=critical,CA:FALSE",
-    "-addext", "extendedKeyUsage=clientAuth",
+    "req",
+    ...signedBy(pki),
+    "-keyout",
+    cert.key,
+    "-out",
+    cert.cert,
+    "-subj",
+    subject,
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+    "-addext",
+    "extendedKeyUsage=clientAuth",
   ]);
   return cert;
 }

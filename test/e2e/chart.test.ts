@@ -19,11 +19,20 @@ test("the chart on the node: two operator replicas pass their probes, one leads,
   const plane = await nodeCluster(t);
   if (!plane) return;
   await installChart();
-  const replicas = await eventually("two Ready operator pods", async () => {
-    const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
-    return p.length === 2 && p.every((x) => x.ready) ? p : undefined;
-  }, 60_000);
-  for (const p of replicas) assert.deepEqual(p.containers.map((c) => c.restarts), [0], `${p.name} restarted`);
+  const replicas = await eventually(
+    "two Ready operator pods",
+    async () => {
+      const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
+      return p.length === 2 && p.every((x) => x.ready) ? p : undefined;
+    },
+    60_000,
+  );
+  for (const p of replicas)
+    assert.deepEqual(
+      p.containers.map((c) => c.restarts),
+      [0],
+      `${p.name} restarted`,
+    );
   const holder = await eventually("the operator's Lease held by a replica", async () => {
     const h = (await lease(OPERATOR_NAMESPACE, "elector-operator"))?.holderIdentity;
     return replicas.some((p) => p.name === h) ? h : undefined;
@@ -33,18 +42,34 @@ test("the chart on the node: two operator replicas pass their probes, one leads,
   // The leading replica goes (the kubelet's SIGTERM); the standby leads within its lease.
   const del = await kubectl(["delete", "pod", holder, "-n", OPERATOR_NAMESPACE, "--wait=false"]);
   assert.equal(del.code, 0, del.stderr);
-  const next = await eventually("the standby to lead", async () => {
-    const h = (await lease(OPERATOR_NAMESPACE, "elector-operator"))?.holderIdentity;
-    return h && h !== holder ? h : undefined;
-  }, 30_000);
-  assert.ok(replicas.some((p) => p.name === next), `${next} was not the standby`);
-  await eventually("two Ready operator pods again", async () => {
-    const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
-    return p.length === 2 && p.every((x) => x.ready) ? true : undefined;
-  }, 60_000);
+  const next = await eventually(
+    "the standby to lead",
+    async () => {
+      const h = (await lease(OPERATOR_NAMESPACE, "elector-operator"))?.holderIdentity;
+      return h && h !== holder ? h : undefined;
+    },
+    30_000,
+  );
+  assert.ok(
+    replicas.some((p) => p.name === next),
+    `${next} was not the standby`,
+  );
+  await eventually(
+    "two Ready operator pods again",
+    async () => {
+      const p = (await pods(OPERATOR_NAMESPACE, OPERATOR)).filter((x) => !x.deleting);
+      return p.length === 2 && p.every((x) => x.ready) ? true : undefined;
+    },
+    60_000,
+  );
 
   // Admission: a pod that breaks `restricted` is refused in the operator's namespace.
-  const privileged = { apiVersion: "v1", kind: "Pod", metadata: { name: "privileged" }, spec: { containers: [{ name: "c", image: "localhost/elector/pause:dev", securityContext: { privileged: true } }] } };
+  const privileged = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "privileged" },
+    spec: { containers: [{ name: "c", image: "localhost/elector/pause:dev", securityContext: { privileged: true } }] },
+  };
   const refused = await kubectl(["apply", "-n", OPERATOR_NAMESPACE, "-f", "-"], JSON.stringify(privileged));
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /violates PodSecurity "restricted:latest"/);
@@ -57,14 +82,21 @@ test("the chart on the node: two operator replicas pass their probes, one leads,
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "as-root" },
-    spec: { securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name: "c", image, securityContext: restricted }] },
+    spec: {
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [{ name: "c", image, securityContext: restricted }],
+    },
   };
   const admitted = await kubectl(["apply", "-n", OPERATOR_NAMESPACE, "-f", "-"], JSON.stringify(asRoot));
   assert.equal(admitted.code, 0, admitted.stderr);
   t.after(() => kubectl(["delete", "pod", "as-root", "-n", OPERATOR_NAMESPACE, "--wait=false"]));
-  const reason = await eventually("the kubelet to refuse the container", async () => {
-    const r = await kubectl(["get", "pod", "as-root", "-n", OPERATOR_NAMESPACE, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}"]);
-    return /runAsNonRoot/.test(r.stdout) ? r.stdout : undefined;
-  }, 60_000);
+  const reason = await eventually(
+    "the kubelet to refuse the container",
+    async () => {
+      const r = await kubectl(["get", "pod", "as-root", "-n", OPERATOR_NAMESPACE, "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}"]);
+      return /runAsNonRoot/.test(r.stdout) ? r.stdout : undefined;
+    },
+    60_000,
+  );
   t.diagnostic(`${holder} led, then ${next}; the kubelet: ${reason}`);
 });

@@ -18,21 +18,56 @@ async function hostState(): Promise<Map<string, string>> {
   const state = new Map<string, string>();
   const read = (file: string): Promise<string> => readFile(file, "utf8").catch(() => "(absent)");
   for (const sysctl of [
-    "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-    "net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/netfilter/nf_conntrack_max", "net/ipv4/conf/all/route_localnet",
-  ]) state.set(`sysctl ${sysctl}`, (await read(`/proc/sys/${sysctl}`)).trim());
-  state.set("mounts", (await read("/proc/self/mountinfo")).split("\n").map((l) => l.split(" ").slice(3, 5).join(" ")).sort().join("\n"));
-  state.set("links", (await runCommand("ip", ["-o", "link"])).stdout.split("\n").map((l) => l.split(":")[1]?.trim() ?? "").sort().join(" "));
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+    "net/ipv4/ip_forward",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/netfilter/nf_conntrack_max",
+    "net/ipv4/conf/all/route_localnet",
+  ])
+    state.set(`sysctl ${sysctl}`, (await read(`/proc/sys/${sysctl}`)).trim());
+  state.set(
+    "mounts",
+    (await read("/proc/self/mountinfo"))
+      .split("\n")
+      .map((l) => l.split(" ").slice(3, 5).join(" "))
+      .sort()
+      .join("\n"),
+  );
+  state.set(
+    "links",
+    (await runCommand("ip", ["-o", "link"])).stdout
+      .split("\n")
+      .map((l) => l.split(":")[1]?.trim() ?? "")
+      .sort()
+      .join(" "),
+  );
   // The top two levels of each hierarchy but memory's (where this machine's sessions live): a
   // cluster's cgroup root and the parents made for it sit there.
   for (const hierarchy of (await readdir("/sys/fs/cgroup")).filter((h) => h !== "memory")) {
     const top = join("/sys/fs/cgroup", hierarchy);
-    const level = async (dir: string): Promise<string[]> => (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+    const level = async (dir: string): Promise<string[]> =>
+      (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
     const first = await level(top);
     state.set(`cgroups in ${hierarchy}`, [...first, ...(await Promise.all(first.map(level))).flat()].sort().join(" "));
   }
-  for (const dir of ["/run", "/var/lib", "/var/log", "/usr/libexec", "/etc"]) state.set(`files in ${dir}`, (await readdir(dir).catch(() => [])).sort().join(" "));
-  for (const path of ["/var/lib/kubelet", "/var/lib/cni", "/var/lib/containerd", "/var/lib/containers", "/usr/libexec/kubernetes", "/var/log/pods", "/var/log/containers", "/run/mount", "/etc/cni"]) {
+  for (const dir of ["/run", "/var/lib", "/var/log", "/usr/libexec", "/etc"])
+    state.set(`files in ${dir}`, (await readdir(dir).catch(() => [])).sort().join(" "));
+  for (const path of [
+    "/var/lib/kubelet",
+    "/var/lib/cni",
+    "/var/lib/containerd",
+    "/var/lib/containers",
+    "/usr/libexec/kubernetes",
+    "/var/log/pods",
+    "/var/log/containers",
+    "/run/mount",
+    "/etc/cni",
+  ]) {
     state.set(path, existsSync(path) ? "exists" : "absent");
   }
   return state;
@@ -60,13 +95,26 @@ test("a full up/down cycle of a cluster with a node leaves no process, namespace
   for (const kind of ["net", "mnt", "pid", "uts"]) namespaces.set(kind, await readlink(`/proc/${String(plane.rootPid)}/ns/${kind}`));
   assert.notEqual(namespaces.get("net"), await readlink("/proc/self/ns/net"), "the cluster shares the host's network namespace");
 
-  const kubectl = (args: string[], input?: string): ReturnType<typeof runCommand> => runCommand(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], input === undefined ? {} : { input });
-  const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "web", namespace: "default" }, spec: { containers: [{ name: "web", image: "localhost/elector/pause:dev" }] } };
+  const kubectl = (args: string[], input?: string): ReturnType<typeof runCommand> =>
+    runCommand(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], input === undefined ? {} : { input });
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", namespace: "default" },
+    spec: { containers: [{ name: "web", image: "localhost/elector/pause:dev" }] },
+  };
   assert.equal((await kubectl(["apply", "-f", "-"], JSON.stringify(pod))).code, 0);
-  await eventually("the pod to run", async () => ((await kubectl(["get", "pod", "web", "-o", "jsonpath={.status.phase}"])).stdout === "Running" ? true : undefined), 60_000);
+  await eventually(
+    "the pod to run",
+    async () => ((await kubectl(["get", "pod", "web", "-o", "jsonpath={.status.phase}"])).stdout === "Running" ? true : undefined),
+    60_000,
+  );
   assert.equal((await clusterFetch(plane, "http://127.0.0.1:10256/healthz")).status, 200);
   const cgroups = plane.node.cgroupsCreated;
-  assert.ok(cgroups.some((c) => existsSync(join(c, "kubepods"))), `kubelet made no kubepods below its cgroup root ${plane.node.cgroupRoot}`);
+  assert.ok(
+    cgroups.some((c) => existsSync(join(c, "kubepods"))),
+    `kubelet made no kubepods below its cgroup root ${plane.node.cgroupRoot}`,
+  );
 
   await down(dir);
   assert.ok(!existsSync(dir), "the cluster's folder is left");

@@ -26,5 +26,10 @@ test("the demo on real pods: a deleted leader pod and a crashed agent container,
   assert.match(out, /done; cleaning up/);
   assert.match(out, /delete pod, the leader releases the lease:\s+\d+ ms → [\d.]+ m?s\n/, "the summary that stays on screen");
   await assertCleanedUp(out);
-  t.diagnostic(out.split("\n").filter((l) => /leads .* after/.test(l)).join("\n"));
+  t.diagnostic(
+    out
+      .split("\n")
+      .filter((l) => /leads .* after/.test(l))
+      .join("\n"),
+  );
 });

@@ -9,7 +9,20 @@ import { test } from "node:test";
 import { clusterFetch } from "../cluster/controlplane.ts";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
 import { getElection } from "../support/operator.ts";
-import { answeringPod, applyObjects, asDatabase, example, exampleImages, lease, nodeCluster, onTheNode, pods, rolledOut, serviceIp, sidecarDeployment } from "../support/node.ts";
+import {
+  answeringPod,
+  applyObjects,
+  asDatabase,
+  example,
+  exampleImages,
+  lease,
+  nodeCluster,
+  onTheNode,
+  pods,
+  rolledOut,
+  serviceIp,
+  sidecarDeployment,
+} from "../support/node.ts";
 
 test("examples/wrapper.yaml: the command runs on the leading pod only, with its fencing token, and moves when that pod is deleted", async (t) => {
   const plane = await nodeCluster(t);
@@ -36,10 +49,14 @@ test("examples/wrapper.yaml: the command runs on the leading pod only, with its 
 
   let last = -1;
   for (let round = 0; round < 2; round++) {
-    const [worker, ...others] = await eventually("one pod's command to answer", async () => {
-      const r = await running();
-      return r.length === 1 ? r : undefined;
-    }, 60_000);
+    const [worker, ...others] = await eventually(
+      "one pod's command to answer",
+      async () => {
+        const r = await running();
+        return r.length === 1 ? r : undefined;
+      },
+      60_000,
+    );
     assert.ok(worker);
     assert.deepEqual(others, []);
     const held = await lease(namespace, "singleton");
@@ -51,7 +68,11 @@ test("examples/wrapper.yaml: the command runs on the leading pod only, with its 
     t.diagnostic(`round ${String(round)}: ${worker.pod} runs the command with token ${String(worker.token)}`);
     const del = await kubectl(["delete", "pod", worker.pod, "-n", namespace, "--wait=false"]);
     assert.equal(del.code, 0, del.stderr);
-    await eventually(`${worker.pod}'s command to stop`, async () => ((await running()).some((w) => w.pod === worker.pod && w.token === worker.token) ? undefined : true), 60_000);
+    await eventually(
+      `${worker.pod}'s command to stop`,
+      async () => ((await running()).some((w) => w.pod === worker.pod && w.token === worker.token) ? undefined : true),
+      60_000,
+    );
   }
 });
 
@@ -64,10 +85,14 @@ test("examples/handover.yaml: leadership moves to the pod it names, and the Serv
   await applyObjects(namespace, [...(await example("rbac.yaml")), asDatabase(deployment, "StatefulSet"), service, routing]);
   await rolledOut(namespace, "statefulset/db");
   const url = `http://${await serviceIp(namespace, "db-primary")}:5432/`;
-  const first = await eventually("a leader the Service routes to", async () => {
-    const holder = (await lease(namespace, "db"))?.holderIdentity;
-    return holder && (await answeringPod(plane, url)) === holder ? holder : undefined;
-  }, 60_000);
+  const first = await eventually(
+    "a leader the Service routes to",
+    async () => {
+      const holder = (await lease(namespace, "db"))?.holderIdentity;
+      return holder && (await answeringPod(plane, url)) === holder ? holder : undefined;
+    },
+    60_000,
+  );
 
   // The example names db-1; if db-1 already leads, hand over to db-0 instead, so leadership moves.
   const [handover] = await example("handover.yaml");
@@ -76,12 +101,17 @@ test("examples/handover.yaml: leadership moves to the pod it names, and the Serv
   spec.preferredHolder = to;
   await applyObjects(namespace, [handover]);
   let seen = "";
-  await eventually(`${to} to lead and the Service to reach it`, async () => {
-    const holder = (await lease(namespace, "db"))?.holderIdentity;
-    const answered = await answeringPod(plane, url);
-    seen = `the Lease names ${holder ?? "nobody"}, ${answered ?? "nobody"} answers, the Election says ${JSON.stringify((await getElection(namespace, "db"))?.status?.conditions?.map((c) => c.message))}`;
-    return holder === to && answered === to ? true : undefined;
-  }, 60_000).catch((err: unknown) => {
+  await eventually(
+    `${to} to lead and the Service to reach it`,
+    async () => {
+      const holder = (await lease(namespace, "db"))?.holderIdentity;
+      const answered = await answeringPod(plane, url);
+      const conditions = (await getElection(namespace, "db"))?.status?.conditions?.map((c) => c.message);
+      seen = `the Lease names ${holder ?? "nobody"}, ${answered ?? "nobody"} answers, the Election says ${JSON.stringify(conditions)}`;
+      return holder === to && answered === to ? true : undefined;
+    },
+    60_000,
+  ).catch((err: unknown) => {
     throw new Error(`${String(err)}; ${seen}`);
   });
   const e = await getElection(namespace, "db");

@@ -12,7 +12,20 @@ import { test } from "node:test";
 import type { ControlPlane } from "../cluster/controlplane.ts";
 import { eventually, kubectl } from "../support/cluster.ts";
 import { getElection, sliceAddresses } from "../support/operator.ts";
-import { answeringPod, applyObjects, asDatabase, example, killContainer, lease, onTheNode, pods, rolledOut, serviceIp, sidecarDeployment, type PodView } from "../support/node.ts";
+import {
+  answeringPod,
+  applyObjects,
+  asDatabase,
+  example,
+  killContainer,
+  lease,
+  onTheNode,
+  pods,
+  rolledOut,
+  serviceIp,
+  sidecarDeployment,
+  type PodView,
+} from "../support/node.ts";
 
 interface Routed {
   /** The Election, its Lease and its pods' label selector. */
@@ -23,11 +36,22 @@ interface Routed {
 }
 
 /** Waits until the Lease, the Election's status, the label, the slice and the traffic all name one new holder. */
-async function converged(plane: ControlPlane, namespace: string, routed: Routed, before: { holder?: string; transitions: number }): Promise<{ holder: string; transitions: number }> {
-  const now = await eventually(`a new term of ${routed.name}`, async () => {
-    const l = await lease(namespace, routed.name);
-    return l?.holderIdentity && (l.leaseTransitions ?? 0) > before.transitions ? { holder: l.holderIdentity, transitions: l.leaseTransitions ?? 0 } : undefined;
-  }, 60_000);
+async function converged(
+  plane: ControlPlane,
+  namespace: string,
+  routed: Routed,
+  before: { holder?: string; transitions: number },
+): Promise<{ holder: string; transitions: number }> {
+  const now = await eventually(
+    `a new term of ${routed.name}`,
+    async () => {
+      const l = await lease(namespace, routed.name);
+      return l?.holderIdentity && (l.leaseTransitions ?? 0) > before.transitions
+        ? { holder: l.holderIdentity, transitions: l.leaseTransitions ?? 0 }
+        : undefined;
+    },
+    60_000,
+  );
   const members = await pods(namespace, routed.selector);
   const leader = members.find((p) => p.name === now.holder);
   assert.ok(leader, `the Lease names ${now.holder}, which is none of ${members.map((p) => p.name).join(", ")}: the identity is not the pod name`);
@@ -35,7 +59,11 @@ async function converged(plane: ControlPlane, namespace: string, routed: Routed,
     const e = await getElection(namespace, routed.name);
     return e?.status?.leader === now.holder && e.status.transitions === now.transitions && e.status.leaderPod?.ip === leader.ip ? true : undefined;
   });
-  await eventually(`requests to ${routed.url} to reach ${now.holder}`, async () => ((await answeringPod(plane, routed.url)) === now.holder ? true : undefined), 20_000);
+  await eventually(
+    `requests to ${routed.url} to reach ${now.holder}`,
+    async () => ((await answeringPod(plane, routed.url)) === now.holder ? true : undefined),
+    20_000,
+  );
   for (let i = 0; i < 10; i++) assert.equal(await answeringPod(plane, routed.url), now.holder, `request ${String(i)} to ${routed.url}`);
   return now;
 }
@@ -45,7 +73,13 @@ test("a sidecar Deployment on the real node: deleting the leader pod and crashin
   if (!stage) return;
   const { plane, namespace } = stage;
   const deployment = await sidecarDeployment();
-  await applyObjects(namespace, [...(await example("rbac.yaml")), deployment, asDatabase(deployment), ...(await example("label-routing.yaml")), ...(await example("service-routing.yaml"))]);
+  await applyObjects(namespace, [
+    ...(await example("rbac.yaml")),
+    deployment,
+    asDatabase(deployment),
+    ...(await example("label-routing.yaml")),
+    ...(await example("service-routing.yaml")),
+  ]);
   await rolledOut(namespace, "deployment/scheduler");
   await rolledOut(namespace, "deployment/db");
 

@@ -34,7 +34,11 @@ test("elector:dev runs as nonroot from the compiled app and its production depen
     // The lock says which packages only development needs ("dev": true); a production dependency
     // may need one of the same name too (client-node needs @types/node), and then it is not dev-only.
     for (const [path, { dev }] of Object.entries(lock.packages).filter(([p]) => p !== "")) {
-      assert.equal(existsSync(join(root, "app", path)), dev !== true, `${path} (${dev ? "development only" : "production"}) ${dev ? "is in" : "is missing from"} the image`);
+      assert.equal(
+        existsSync(join(root, "app", path)),
+        dev !== true,
+        `${path} (${dev ? "development only" : "production"}) ${dev ? "is in" : "is missing from"} the image`,
+      );
     }
     for (const left of ["app/src", "app/.cluster", "app/.git", "src"]) assert.ok(!existsSync(join(root, left)), `${left} is in the image`);
     assert.match(await readFile(join(root, "etc/os-release"), "utf8"), /VERSION_ID="13"/);

@@ -98,8 +98,14 @@ test("503 and 429 from the API server are retried with backoff, and the agent le
   fault = { code: 429, reason: "TooManyRequests" };
   await sleep(5000);
   const failures = agent.logged("lock request failed; retrying").map((l) => String(l.err));
-  assert.ok(failures.some((e) => /503 ServiceUnavailable: injected 503/.test(e)), failures.join("\n"));
-  assert.ok(failures.some((e) => /429 TooManyRequests: injected 429/.test(e)), failures.join("\n"));
+  assert.ok(
+    failures.some((e) => /503 ServiceUnavailable: injected 503/.test(e)),
+    failures.join("\n"),
+  );
+  assert.ok(
+    failures.some((e) => /429 TooManyRequests: injected 429/.test(e)),
+    failures.join("\n"),
+  );
   // Backoff as above: 3 to 6 failures in the 9 s from the first.
   assert.ok(failures.length >= 3 && failures.length <= 7, `${failures.length} failures in the 9 s from the first`);
   assert.equal(agent.running, true);
@@ -172,7 +178,12 @@ test("a malformed record in an existing lock is logged and treated as expired", 
     }),
   );
   assert.equal(created.code, 0, created.stderr);
-  const agent = await startAgent(t, { namespace, election: "db", id: "pod-a", args: ["-lock-type=configmaps", "--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"] });
+  const agent = await startAgent(t, {
+    namespace,
+    election: "db",
+    id: "pod-a",
+    args: ["-lock-type=configmaps", "--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"],
+  });
   await waitForOneLeader([agent], 10_000);
   const warning = agent.logged("malformed record in the lock; treating it as expired");
   assert.equal(warning.length, 1);

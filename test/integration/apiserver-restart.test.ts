@@ -33,7 +33,10 @@ test("an API server restart in the middle of an election", async (t) => {
     seen.push(await leaders(agents));
     await sleep(100);
   }
-  assert.ok(seen.every((l) => l.length <= 1), `two leaders at once: ${JSON.stringify(seen.find((l) => l.length > 1))}`);
+  assert.ok(
+    seen.every((l) => l.length <= 1),
+    `two leaders at once: ${JSON.stringify(seen.find((l) => l.length > 1))}`,
+  );
 
   const after = await waitForOneLeader(agents, 30_000);
   assert.ok(((await after.status())?.fencing_token ?? -1) >= tokenBefore);

@@ -58,13 +58,15 @@ test("the rendered chart is accepted by the API server, and the operator's pod p
   assert.equal(applied.code, 0, applied.stderr);
   assert.doesNotMatch(applied.stderr, /Warning/i, applied.stderr);
   const kinds = manifests.map((m) => m.kind).sort();
-  for (const kind of ["ClusterRole", "ConfigMap", "Deployment", "PodDisruptionBudget", "Role", "Service", "ServiceAccount"]) assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(", ")}`);
+  for (const kind of ["ClusterRole", "ConfigMap", "Deployment", "PodDisruptionBudget", "Role", "Service", "ServiceAccount"])
+    assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(", ")}`);
 
   const deployment = manifests.find((m) => m.kind === "Deployment");
   const podSpec = deployment?.spec?.template?.spec;
   assert.ok(podSpec);
   const command = podSpec.containers[0]?.command ?? [];
-  for (const flag of OPERATOR_NODE_FLAGS) assert.ok(command.includes(flag), `the Deployment runs node with ${flag}, as the benchmark measured: ${command.join(" ")}`);
+  for (const flag of OPERATOR_NODE_FLAGS)
+    assert.ok(command.includes(flag), `the Deployment runs node with ${flag}, as the benchmark measured: ${command.join(" ")}`);
   // The chart was only dry-run applied; the pod's admission looks its ServiceAccount up.
   await kubectl(["create", "serviceaccount", "rel-operator", "-n", namespace]);
   const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "operator-pod", namespace }, spec: podSpec };
@@ -72,10 +74,16 @@ test("the rendered chart is accepted by the API server, and the operator's pod p
   assert.equal(admitted.code, 0, `the operator's pod in a restricted namespace: ${admitted.stderr}`);
 
   const monitored = await render(namespace, ["metrics.serviceMonitor.enabled=true"]);
-  assert.ok(monitored.manifests.some((m) => m.kind === "ServiceMonitor"), "a ServiceMonitor when asked for");
+  assert.ok(
+    monitored.manifests.some((m) => m.kind === "ServiceMonitor"),
+    "a ServiceMonitor when asked for",
+  );
   const dashboard = manifests.find((m) => m.kind === "ConfigMap") as unknown as { data: Record<string, string> };
   const panels = (JSON.parse(dashboard.data["elector.json"] ?? "{}") as { panels?: { targets: { expr: string }[] }[] }).panels ?? [];
-  assert.ok(panels.length > 0 && panels.every((p) => p.targets.every((q) => /elector_|leader_election_|process_/.test(q.expr))), "dashboard panels query elector's metrics");
+  assert.ok(
+    panels.length > 0 && panels.every((p) => p.targets.every((q) => /elector_|leader_election_|process_/.test(q.expr))),
+    "dashboard panels query elector's metrics",
+  );
 });
 
 test("installed with helm, the operator and the agents work with the chart's ServiceAccounts, and are denied the rest", async (t) => {
@@ -94,22 +102,40 @@ test("installed with helm, the operator and the agents work with the chart's Ser
   await kubectl(["create", "serviceaccount", "member", "-n", namespace]);
   await kubectl(["create", "rolebinding", "member-agent", "-n", namespace, `--clusterrole=${release}-agent`, `--serviceaccount=${namespace}:member`]);
   const dir = await scratchDir(t);
-  const [operatorConfig, agentConfig] = await Promise.all([serviceAccountKubeconfig(namespace, `${release}-operator`, dir), serviceAccountKubeconfig(namespace, "member", dir)]);
+  const [operatorConfig, agentConfig] = await Promise.all([
+    serviceAccountKubeconfig(namespace, `${release}-operator`, dir),
+    serviceAccountKubeconfig(namespace, "member", dir),
+  ]);
 
   await apply(namespace, { apiVersion: "v1", kind: "Service", metadata: { name: "db" }, spec: { ports: [{ name: "sql", port: 5432, targetPort: "pg" }] } });
-  const ips = new Map([["db-0", "10.1.0.10"], ["db-1", "10.1.0.11"]]);
+  const ips = new Map([
+    ["db-0", "10.1.0.10"],
+    ["db-1", "10.1.0.11"],
+  ]);
   for (const [name, ip] of ips) await createPod(namespace, name, { app: "db" }, ip);
   const agents = await Promise.all([...ips.keys()].map((id) => startAgent(t, { namespace, election: "db", id, args: FAST, kubeconfig: agentConfig })));
   const operator = await startOperator(t, namespace, ["--leader-elect", `--leader-elect-namespace=${namespace}`, ...FAST], operatorConfig);
-  await apply(namespace, { apiVersion: "elector.dev/v1alpha1", kind: "Election", metadata: { name: "db" }, spec: { candidates: { selector: { matchLabels: { app: "db" } } }, leaderLabel: {}, service: { name: "db" } } });
+  await apply(namespace, {
+    apiVersion: "elector.dev/v1alpha1",
+    kind: "Election",
+    metadata: { name: "db" },
+    spec: { candidates: { selector: { matchLabels: { app: "db" } } }, leaderLabel: {}, service: { name: "db" } },
+  });
 
   const first = await waitForOneLeader(agents);
-  await waitForElection(namespace, "db", `Ready with ${first.id}`, (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  await waitForElection(
+    namespace,
+    "db",
+    `Ready with ${first.id}`,
+    (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True",
+  );
   first.kill("SIGTERM");
   const second = await waitForOneLeader(agents.filter((a) => a !== first));
   await waitForElection(namespace, "db", `${second.id} after the handover`, (e) => e.status?.leader === second.id);
   await eventually("the label and the slice on the new leader", async () =>
-    (await labelled(namespace, "leader", "true")).join() === second.id && (await sliceAddresses(namespace, "db")).join() === ips.get(second.id) ? true : undefined,
+    (await labelled(namespace, "leader", "true")).join() === second.id && (await sliceAddresses(namespace, "db")).join() === ips.get(second.id)
+      ? true
+      : undefined,
   );
   const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={.items[*].reason}"]);
   assert.match(events.stdout, /LeaderChanged/, "Events are allowed");

@@ -12,17 +12,41 @@ const BAD: [string, Record<string, unknown>, RegExp][] = [
   ["service without candidates", { service: { name: "db" } }, /service needs candidates/],
   ["preferredHolder without candidates", { preferredHolder: "db-1" }, /preferredHolder needs candidates/],
   ["a lease name that is no DNS subdomain", { leaseName: "Db_Primary" }, /leaseName must be a DNS subdomain/],
-  ["an empty candidate selector", { candidates: { selector: {} } }, /candidates.selector must not be empty: an empty selector would make every pod in the namespace a candidate/],
+  [
+    "an empty candidate selector",
+    { candidates: { selector: {} } },
+    /candidates.selector must not be empty: an empty selector would make every pod in the namespace a candidate/,
+  ],
   ["a label key with a space", { candidates: CANDIDATES, leaderLabel: { key: "is leader" } }, /leaderLabel.key must be a label key/],
   ["a label key with two slashes", { candidates: CANDIDATES, leaderLabel: { key: "a/b/c" } }, /leaderLabel.key must be a label key/],
   ["a label value starting with '-'", { candidates: CANDIDATES, leaderLabel: { value: "-yes" } }, /leaderLabel.value must be a label value/],
-  ["a label value of 64 characters", { candidates: CANDIDATES, leaderLabel: { value: "x".repeat(64) } }, /spec.leaderLabel.value: Too long: may not be (longer than|more than) 63/],
-  ["an empty service name", { candidates: CANDIDATES, service: { name: "" } }, /spec.service.name: Invalid value: "": spec.service.name in body should be at least 1 chars long/],
+  [
+    "a label value of 64 characters",
+    { candidates: CANDIDATES, leaderLabel: { value: "x".repeat(64) } },
+    /spec.leaderLabel.value: Too long: may not be (longer than|more than) 63/,
+  ],
+  [
+    "an empty service name",
+    { candidates: CANDIDATES, service: { name: "" } },
+    /spec.service.name: Invalid value: "": spec.service.name in body should be at least 1 chars long/,
+  ],
   ["a service name with capitals", { candidates: CANDIDATES, service: { name: "DB" } }, /service.name must be a Service name/],
   ["a service without a name", { candidates: CANDIDATES, service: {} }, /spec.service.name: Required value/],
-  ["In without values", { candidates: { selector: { matchExpressions: [{ key: "app", operator: "In" }] } } }, /matchExpressions: In and NotIn need values; Exists and DoesNotExist take none/],
-  ["an unknown selector operator", { candidates: { selector: { matchExpressions: [{ key: "app", operator: "Near", values: ["x"] }] } } }, /Unsupported value: "Near": supported values: "In", "NotIn", "Exists", "DoesNotExist"/],
-  ["a handover timeout of 0", { candidates: CANDIDATES, handoverTimeoutSeconds: 0 }, /spec.handoverTimeoutSeconds: Invalid value: 0: spec.handoverTimeoutSeconds in body should be greater than or equal to 1/],
+  [
+    "In without values",
+    { candidates: { selector: { matchExpressions: [{ key: "app", operator: "In" }] } } },
+    /matchExpressions: In and NotIn need values; Exists and DoesNotExist take none/,
+  ],
+  [
+    "an unknown selector operator",
+    { candidates: { selector: { matchExpressions: [{ key: "app", operator: "Near", values: ["x"] }] } } },
+    /Unsupported value: "Near": supported values: "In", "NotIn", "Exists", "DoesNotExist"/,
+  ],
+  [
+    "a handover timeout of 0",
+    { candidates: CANDIDATES, handoverTimeoutSeconds: 0 },
+    /spec.handoverTimeoutSeconds: Invalid value: 0: spec.handoverTimeoutSeconds in body should be greater than or equal to 1/,
+  ],
   ["an empty preferredHolder", { candidates: CANDIDATES, preferredHolder: "" }, /spec.preferredHolder in body should be at least 1 chars long/],
 ];
 

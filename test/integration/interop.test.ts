@@ -64,6 +64,9 @@ test("client-go takes over from elector, and elector from client-go after its re
   const elapsed = Date.now() - released;
   // client-go released (holder "", leaseDurationSeconds 1): elector must not wait out the 4 s lease.
   assert.ok(elapsed < 2000, `takeover after client-go's release took ${elapsed} ms`);
-  assert.ok(successor.logs.some((l) => l.msg === "no leader"), "elector saw the release record");
+  assert.ok(
+    successor.logs.some((l) => l.msg === "no leader"),
+    "elector saw the release record",
+  );
   assert.equal((await successor.status())?.fencing_token, 2);
 });

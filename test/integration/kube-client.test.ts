@@ -112,15 +112,38 @@ test("what the lookup cannot use is named in one line", async (t) => {
     [await write("nocontext", cluster), /has no current-context/],
     [await write("badcontext", `current-context: x\n${cluster}`), /current-context "x" is not defined/],
     [await write("nocluster", "current-context: x\ncontexts: [{name: x, context: {cluster: y}}]\n"), /cluster "y" of context "x" is not defined/],
-    [await write("exec", `current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n${cluster}users: [{name: u, user: {exec: {command: aws}}}]\n`), /user "u" uses an exec plugin, which elector does not run/],
-    [await write("noserver", "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n"), /cluster "c" has no http\(s\) server URL/],
-    [await write("badca", `current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {server: https://h, certificate-authority: nope.crt}}]\n`), /cannot read .*nope.crt: ENOENT/],
+    [
+      await write(
+        "exec",
+        `current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n${cluster}users: [{name: u, user: {exec: {command: aws}}}]\n`,
+      ),
+      /user "u" uses an exec plugin, which elector does not run/,
+    ],
+    [
+      await write("noserver", "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n"),
+      /cluster "c" has no http\(s\) server URL/,
+    ],
+    [
+      await write(
+        "badca",
+        "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n" +
+          "clusters: [{name: c, cluster: {server: https://h, certificate-authority: nope.crt}}]\n",
+      ),
+      /cannot read .*nope.crt: ENOENT/,
+    ],
     [await write("garbage", "this: [is not: yaml\n"), /cannot read kubeconfig .*garbage: /],
   ];
   for (const [file, message] of cases) {
-    assert.throws(() => loadConnection(file, nowhere(dir)), (err: unknown) => err instanceof KubeconfigError && message.test(err.message) && !err.message.includes("\n"), file);
+    assert.throws(
+      () => loadConnection(file, nowhere(dir)),
+      (err: unknown) => err instanceof KubeconfigError && message.test(err.message) && !err.message.includes("\n"),
+      file,
+    );
   }
-  assert.throws(() => loadConnection(undefined, nowhere(dir)), /no kubeconfig: not running in a pod, \$KUBECONFIG is unset and ~\/.kube\/config does not exist/);
+  assert.throws(
+    () => loadConnection(undefined, nowhere(dir)),
+    /no kubeconfig: not running in a pod, \$KUBECONFIG is unset and ~\/.kube\/config does not exist/,
+  );
   assert.throws(() => loadConnection(undefined, nowhere(dir, { KUBECONFIG: join(dir, "a") })), /none of the files in \$KUBECONFIG exists/);
 });
 
@@ -138,13 +161,17 @@ test("requests carry the server's Status on failure; a watch streams changes and
 
   const events: string[] = [];
   let connected = false;
-  const stop = client.watch<KubeObject & { data?: Record<string, string> }>(path, { fieldSelector: "metadata.name=watched" }, {
-    onConnected: () => (connected = true),
-    onEvent: (type, object) => {
-      if (type !== "BOOKMARK") events.push(`${type} ${object.data?.v ?? ""}`);
+  const stop = client.watch<KubeObject & { data?: Record<string, string> }>(
+    path,
+    { fieldSelector: "metadata.name=watched" },
+    {
+      onConnected: () => (connected = true),
+      onEvent: (type, object) => {
+        if (type !== "BOOKMARK") events.push(`${type} ${object.data?.v ?? ""}`);
+      },
+      onClosed: (err) => events.push(`closed ${err?.message ?? ""}`),
     },
-    onClosed: (err) => events.push(`closed ${err?.message ?? ""}`),
-  });
+  );
   t.after(stop);
   await eventually("the watch to connect", () => Promise.resolve(connected || undefined));
   const created = await client.request<KubeObject>("POST", path, { body: { metadata: { name: "watched" }, data: { v: "1" } }, timeoutMs: 5000 });
@@ -158,11 +185,15 @@ test("requests carry the server's Status on failure; a watch streams changes and
   assert.deepEqual(events, ["ADDED 1", "MODIFIED 2", "DELETED 2"]);
 
   const refused: string[] = [];
-  const stopRefused = client.watch("/apis/elector.dev/v1/nonexistent", {}, {
-    onConnected: () => refused.push("connected"),
-    onEvent: () => refused.push("event"),
-    onClosed: (err) => refused.push(err instanceof ApiError ? `closed ${err.code}` : `closed ${String(err)}`),
-  });
+  const stopRefused = client.watch(
+    "/apis/elector.dev/v1/nonexistent",
+    {},
+    {
+      onConnected: () => refused.push("connected"),
+      onEvent: () => refused.push("event"),
+      onClosed: (err) => refused.push(err instanceof ApiError ? `closed ${err.code}` : `closed ${String(err)}`),
+    },
+  );
   t.after(stopRefused);
   await eventually("the refusal", () => Promise.resolve(refused.length > 0 || undefined));
   assert.deepEqual(refused, ["closed 404"]);

@@ -7,7 +7,10 @@ import { test } from "node:test";
 import { kubectl, testNamespace } from "../support/cluster.ts";
 import { FAST, startAgent, waitForOneLeader } from "../support/agents.ts";
 
-for (const [lockType, resource] of [["endpoints", "endpoints"], ["configmaps", "configmap"]] as const) {
+for (const [lockType, resource] of [
+  ["endpoints", "endpoints"],
+  ["configmaps", "configmap"],
+] as const) {
   test(`the ${lockType} lock elects, hands over, and keeps client-go's annotation record`, async (t) => {
     const namespace = await testNamespace(t);
     const agents = await Promise.all(
@@ -15,7 +18,15 @@ for (const [lockType, resource] of [["endpoints", "endpoints"], ["configmaps", "
     );
     const first = await waitForOneLeader(agents);
     const read = async (): Promise<Record<string, unknown>> => {
-      const r = await kubectl(["get", resource, "legacy", "-n", namespace, "-o", "jsonpath={.metadata.annotations.control-plane\\.alpha\\.kubernetes\\.io/leader}"]);
+      const r = await kubectl([
+        "get",
+        resource,
+        "legacy",
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.metadata.annotations.control-plane\\.alpha\\.kubernetes\\.io/leader}",
+      ]);
       assert.equal(r.code, 0, r.stderr);
       return JSON.parse(r.stdout) as Record<string, unknown>;
     };
@@ -29,7 +40,10 @@ for (const [lockType, resource] of [["endpoints", "endpoints"], ["configmaps", "
     first.kill("SIGTERM");
     assert.equal(await first.exited, 0);
     // This test is about the record; handover speed is the benchmark's, so allow up to twice the lease.
-    const second = await waitForOneLeader(agents.filter((a) => a !== first), 8000);
+    const second = await waitForOneLeader(
+      agents.filter((a) => a !== first),
+      8000,
+    );
     const after = await read();
     assert.equal(after.holderIdentity, second.id);
     assert.equal(after.leaderTransitions, 1);

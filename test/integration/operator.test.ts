@@ -7,7 +7,17 @@ import { test, type TestContext } from "node:test";
 import { restartApiServer } from "../cluster/controlplane.ts";
 import { FAST, startAgent, startPeer, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { eventually, kubectl, testCluster, testNamespace } from "../support/cluster.ts";
-import { apply, createPod, getElection, labelled, sliceAddresses, startOperator, waitForElection, watchLeaderLabel, type RunningOperator } from "../support/operator.ts";
+import {
+  apply,
+  createPod,
+  getElection,
+  labelled,
+  sliceAddresses,
+  startOperator,
+  waitForElection,
+  watchLeaderLabel,
+  type RunningOperator,
+} from "../support/operator.ts";
 
 const PODS = [
   ["db-0", "10.1.0.10"],
@@ -35,7 +45,10 @@ const SERVICE = (namespace: string, selector?: Record<string, string>): object =
 });
 
 /** Service `db` (with `serviceSelector`, if given), three candidates with agents, an operator, then Election `db`; returns once one agent leads. */
-async function electionUnderOperator(t: TestContext, serviceSelector?: Record<string, string>): Promise<{ namespace: string; agents: Agent[]; operator: RunningOperator; leader: Agent }> {
+async function electionUnderOperator(
+  t: TestContext,
+  serviceSelector?: Record<string, string>,
+): Promise<{ namespace: string; agents: Agent[]; operator: RunningOperator; leader: Agent }> {
   const namespace = await testNamespace(t);
   await apply(namespace, SERVICE(namespace, serviceSelector));
   const agents = await candidates(t, namespace);
@@ -48,7 +61,12 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
   const { namespace, agents, operator, leader: first } = await electionUnderOperator(t);
   const ip = new Map<string, string>(PODS);
 
-  const elected = await waitForElection(namespace, "db", `status naming ${first.id}, ready`, (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  const elected = await waitForElection(
+    namespace,
+    "db",
+    `status naming ${first.id}, ready`,
+    (e) => e.status?.leader === first.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True",
+  );
   assert.deepEqual(elected.status?.leaderPod, { name: first.id, ip: ip.get(first.id) });
   assert.deepEqual(elected.status.candidates, { total: 3, ready: 3 });
   assert.equal(elected.status.transitions, 0);
@@ -58,11 +76,16 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
   assert.ok(elected.metadata.finalizers?.includes("elector.dev/cleanup"));
   await eventually("the label on the leader only", async () => ((await labelled(namespace, "leader", "true")).join() === first.id ? true : undefined));
   await eventually("the slice on the leader", async () => ((await sliceAddresses(namespace, "db")).join() === ip.get(first.id) ? true : undefined));
-  const slice = JSON.parse((await kubectl(["get", "endpointslices", "-n", namespace, "-l", "endpointslice.kubernetes.io/managed-by=elector.dev", "-o", "json"])).stdout) as {
+  const slice = JSON.parse(
+    (await kubectl(["get", "endpointslices", "-n", namespace, "-l", "endpointslice.kubernetes.io/managed-by=elector.dev", "-o", "json"])).stdout,
+  ) as {
     items: { ports: unknown[]; metadata: { ownerReferences: { kind: string; name: string }[] } }[];
   };
   assert.deepEqual(slice.items[0]?.ports, [{ name: "sql", port: 5432, protocol: "TCP" }], "the named targetPort resolved from the pod's container port");
-  assert.deepEqual(slice.items[0].metadata.ownerReferences.map((r) => `${r.kind}/${r.name}`), ["Election/db"]);
+  assert.deepEqual(
+    slice.items[0].metadata.ownerReferences.map((r) => `${r.kind}/${r.name}`),
+    ["Election/db"],
+  );
 
   const labels = await watchLeaderLabel(namespace, "leader", "true");
   first.kill("SIGTERM");
@@ -76,7 +99,7 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
     moved.status.history?.map((h) => [h.leader, h.reason, h.transitions]),
     [[first.id, "Released", 0]],
   );
-  const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={range .items[*]}{.reason} {.note}{\"\\n\"}{end}"]);
+  const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", 'jsonpath={range .items[*]}{.reason} {.note}{"\\n"}{end}']);
   assert.match(events.stdout, new RegExp(`LeaderReleased ${first.id} no longer leads`));
   assert.match(events.stdout, new RegExp(`LeaderChanged ${second.id} leads now`));
 
@@ -101,7 +124,12 @@ test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide ad
 
 test("a Service with a selector is refused with a condition; deleting the Election undoes its routing", async (t) => {
   const { namespace, leader } = await electionUnderOperator(t, { app: "db" });
-  const refused = await waitForElection(namespace, "db", "Routed=False", (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "ServiceHasSelector");
+  const refused = await waitForElection(
+    namespace,
+    "db",
+    "Routed=False",
+    (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "ServiceHasSelector",
+  );
   assert.equal(refused.status?.conditions?.find((c) => c.type === "Ready")?.status, "False");
   assert.deepEqual(await sliceAddresses(namespace, "db"), [], "no slice fights the endpointslice controller");
   await eventually("the label on the leader", async () => ((await labelled(namespace, "leader", "true")).join() === leader.id ? true : undefined));
@@ -121,7 +149,12 @@ test("a labelled leader pod that leaves the selector loses the label, also when 
 
   // Still the Lease's holder, but no candidate any more: the operator takes back the label it gave.
   await kubectl(["label", "pod", first.id, "-n", namespace, "app=retired", "--overwrite"]);
-  await waitForElection(namespace, "db", "LeaderNotACandidate", (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "LeaderNotACandidate");
+  await waitForElection(
+    namespace,
+    "db",
+    "LeaderNotACandidate",
+    (e) => e.status?.conditions?.find((c) => c.type === "Routed")?.reason === "LeaderNotACandidate",
+  );
   await eventually("no labelled pod", async () => ((await labelled(namespace, "leader", "true")).length === 0 ? true : undefined));
   first.kill("SIGTERM");
   const second = await waitForOneLeader(agents.filter((a) => a !== first));
@@ -146,16 +179,38 @@ test("planned handover: spec.preferredHolder moves leadership to that pod, then 
 
   const patched = await kubectl(["patch", "election", "db", "-n", namespace, "--type=merge", "-p", JSON.stringify({ spec: { preferredHolder: target.id } })]);
   assert.equal(patched.code, 0, patched.stderr);
-  const done = await waitForElection(namespace, "db", `${target.id} leading and the request cleared`, (e) => e.status?.leader === target.id && e.spec.preferredHolder === undefined);
+  const done = await waitForElection(
+    namespace,
+    "db",
+    `${target.id} leading and the request cleared`,
+    (e) => e.status?.leader === target.id && e.spec.preferredHolder === undefined,
+  );
   assert.equal(done.status?.history?.[0]?.reason, "HandedOver");
   assert.equal(done.status.handover, undefined);
   assert.equal((await target.status())?.is_leader, true);
   const annotation = await kubectl(["get", "lease", "db", "-n", namespace, "-o", "jsonpath={.metadata.annotations}"]);
   assert.doesNotMatch(annotation.stdout, /preferred-holder/, "the annotation is gone once the handover is done");
 
-  await kubectl(["patch", "election", "db", "-n", namespace, "--type=merge", "-p", JSON.stringify({ spec: { preferredHolder: "db-9", handoverTimeoutSeconds: 2 } })]);
-  const failed = await waitForElection(namespace, "db", "HandoverFailed", (e) => e.status?.conditions?.find((c) => c.type === "HandoverFailed")?.status === "True");
-  assert.match(failed.status?.conditions?.find((c) => c.type === "HandoverFailed")?.message ?? "", /handover to db-9 gave up after 2s: db-9 is not a pod selected by candidates.selector/);
+  await kubectl([
+    "patch",
+    "election",
+    "db",
+    "-n",
+    namespace,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec: { preferredHolder: "db-9", handoverTimeoutSeconds: 2 } }),
+  ]);
+  const failed = await waitForElection(
+    namespace,
+    "db",
+    "HandoverFailed",
+    (e) => e.status?.conditions?.find((c) => c.type === "HandoverFailed")?.status === "True",
+  );
+  assert.match(
+    failed.status?.conditions?.find((c) => c.type === "HandoverFailed")?.message ?? "",
+    /handover to db-9 gave up after 2s: db-9 is not a pod selected by candidates.selector/,
+  );
   await waitForElection(namespace, "db", "the request cleared", (e) => e.spec.preferredHolder === undefined);
   assert.equal((await target.status())?.is_leader, true, "leadership stayed where it was");
 });
@@ -168,7 +223,11 @@ test("an Election over a client-go program's Lease shows its leader", async (t) 
   await apply(namespace, { apiVersion: "elector.dev/v1alpha1", kind: "Election", metadata: { name: "controller", namespace }, spec: {} });
   const shown = await waitForElection(namespace, "controller", "the peer as leader", (e) => e.status?.leader === "go-controller-0");
   assert.equal(shown.status?.conditions?.find((c) => c.type === "LeaderElected")?.status, "True");
-  assert.equal(shown.status.conditions.find((c) => c.type === "Routed"), undefined, "no routing was asked for");
+  assert.equal(
+    shown.status.conditions.find((c) => c.type === "Routed"),
+    undefined,
+    "no routing was asked for",
+  );
   peer.kill("SIGTERM");
   await waitForElection(namespace, "controller", "the peer's release", (e) => e.status?.leader === "" && e.status.history?.[0]?.reason === "Released");
 });
@@ -181,8 +240,14 @@ test("with --leader-elect only one operator reconciles, and a standby takes over
   const operators = [await startOperator(t, namespace, ha("op-a")), await startOperator(t, namespace, ha("op-b"))];
   await apply(namespace, ELECTION(namespace));
   const leaderAgent = await waitForOneLeader(agents);
-  await waitForElection(namespace, "db", "ready", (e) => e.status?.leader === leaderAgent.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True");
-  const active = async (): Promise<boolean[]> => Promise.all(operators.map(async (o) => /leader_election_master_status\{name="elector-operator"\} 1/.test(await o.metrics().catch(() => ""))));
+  await waitForElection(
+    namespace,
+    "db",
+    "ready",
+    (e) => e.status?.leader === leaderAgent.id && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True",
+  );
+  const active = async (): Promise<boolean[]> =>
+    Promise.all(operators.map(async (o) => /leader_election_master_status\{name="elector-operator"\} 1/.test(await o.metrics().catch(() => ""))));
   const roles = await eventually("one active operator", async () => {
     const r = await active();
     return r.filter(Boolean).length === 1 ? r : undefined;
@@ -193,7 +258,11 @@ test("with --leader-elect only one operator reconciles, and a standby takes over
 
   const killedAt = Date.now();
   leaderOp.process.kill("SIGKILL");
-  await eventually("the standby to take over", async () => (/leader_election_master_status\{name="elector-operator"\} 1/.test(await standby.metrics()) ? true : undefined), 10_000);
+  await eventually(
+    "the standby to take over",
+    async () => (/leader_election_master_status\{name="elector-operator"\} 1/.test(await standby.metrics()) ? true : undefined),
+    10_000,
+  );
   const tookOver = Date.now() - killedAt;
   assert.ok(tookOver < 4000 + 2000, `standby took over after ${tookOver} ms (lease 4 s)`);
   leaderAgent.kill("SIGTERM");
@@ -221,7 +290,14 @@ test("after an operator restart and an API-server restart the status converges t
     second.kill("SIGTERM");
     await second.exited;
   });
-  const third = await waitForOneLeader(agents.filter((a) => a !== leader && a !== second), 30_000);
+  const third = await waitForOneLeader(
+    agents.filter((a) => a !== leader && a !== second),
+    30_000,
+  );
   await waitForElection(namespace, "db", `${third.id} after the API server's restart`, (e) => e.status?.leader === third.id, 60_000);
-  await eventually("the slice on it", async () => ((await sliceAddresses(namespace, "db")).join() === new Map<string, string>(PODS).get(third.id) ? true : undefined), 30_000);
+  await eventually(
+    "the slice on it",
+    async () => ((await sliceAddresses(namespace, "db")).join() === new Map<string, string>(PODS).get(third.id) ? true : undefined),
+    30_000,
+  );
 });

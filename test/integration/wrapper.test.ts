@@ -77,7 +77,10 @@ test("SIGTERM reaches the command; the agent releases and exits with the command
   const first = await waitForOneLeader(agents);
   first.kill("SIGTERM");
   assert.equal(await first.exited, 7);
-  const second = await waitForOneLeader(agents.filter((a) => a !== first), 3000);
+  const second = await waitForOneLeader(
+    agents.filter((a) => a !== first),
+    3000,
+  );
   const seen = await eventually("the second run", async () => {
     const r = await runs(file);
     return r.length === 2 ? r : undefined;

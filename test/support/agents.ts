@@ -215,7 +215,13 @@ export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Pro
   );
   // A rare slow election is worth understanding: say what each agent was doing.
   return waiting.catch((err: unknown) => {
-    const recent = agents.map((a) => `${a.id}: ${a.logs.slice(-6).map((l) => JSON.stringify(l)).join("\n  ")}`);
+    const recent = agents.map(
+      (a) =>
+        `${a.id}: ${a.logs
+          .slice(-6)
+          .map((l) => JSON.stringify(l))
+          .join("\n  ")}`,
+    );
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${recent.join("\n")}`, { cause: err });
   });
 }

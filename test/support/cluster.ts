@@ -37,7 +37,10 @@ export async function testNamespace(t: TestContext): Promise<string> {
   const { kc } = await testCluster();
   const name = await createNamespace(kc, t.name);
   t.after(async () => {
-    await kc.makeApiClient(CoreV1Api).deleteNamespace({ name }).catch(() => undefined);
+    await kc
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name })
+      .catch(() => undefined);
   });
   return name;
 }
@@ -45,7 +48,11 @@ export async function testNamespace(t: TestContext): Promise<string> {
 /** A new namespace named after `purpose`, enforcing Pod Security `restricted`. */
 export async function createNamespace(kc: KubeConfig, purpose: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
-  const slug = purpose.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  const slug = purpose
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40);
   const name = `${slug || "test"}-${randomBytes(3).toString("hex")}`.replace(/^-/, "");
   await core.createNamespace({
     body: {
@@ -80,7 +87,15 @@ export async function serviceAccountKubeconfig(namespace: string, name: string, 
   const file = join(dir, `${namespace}-${name}.kubeconfig`);
   await writeFile(
     file,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${plane.server}", certificate-authority-data: ${ca}}}]\nusers: [{name: u, user: {token: "${token.status?.token ?? ""}"}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      `clusters: [{name: c, cluster: {server: "${plane.server}", certificate-authority-data: ${ca}}}]`,
+      `users: [{name: u, user: {token: "${token.status?.token ?? ""}"}}]`,
+      "contexts: [{name: x, context: {cluster: c, user: u}}]",
+      "current-context: x",
+      "",
+    ].join("\n"),
   );
   return file;
 }
@@ -92,11 +107,20 @@ export interface Run {
 }
 
 /** Runs a program to its end and says how it went; never throws on a non-zero exit. */
-export function runCommand(file: string, args: string[], options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+export function runCommand(
+  file: string,
+  args: string[],
+  options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(file, args, { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 0, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      file,
+      args,
+      { cwd: options.cwd, env: options.env ?? process.env, timeout: options.timeoutMs ?? 0, maxBuffer: 64 * 2 ** 20 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }

@@ -35,4 +35,3 @@ export async function assertCleanedUp(output: string): Promise<void> {
   const health = await kubectl(["get", "--raw", "/readyz"]);
   assert.equal(health.stdout, "ok", "the demo left the control plane it did not start running");
 }
-

@@ -21,16 +21,25 @@ interface LeaseObject {
 /** Resolves with the first change of Lease `name` that `accept` takes; the watch ends with it. */
 export function nextLeaseEvent(client: KubeClient, namespace: string, name: string, accept: (e: LeaseEvent) => boolean): Promise<LeaseEvent> {
   return new Promise((resolve) => {
-    const stop = client.watch<LeaseObject>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, { fieldSelector: `metadata.name=${name}` }, {
-      onConnected: () => undefined,
-      onEvent: (_type, lease) => {
-        const renew = lease.spec?.renewTime;
-        const event = { holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0, renewTime: renew ? Date.parse(renew) : 0, at: performance.now() };
-        if (!accept(event)) return;
-        stop();
-        resolve(event);
+    const stop = client.watch<LeaseObject>(
+      `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      { fieldSelector: `metadata.name=${name}` },
+      {
+        onConnected: () => undefined,
+        onEvent: (_type, lease) => {
+          const renew = lease.spec?.renewTime;
+          const event = {
+            holder: lease.spec?.holderIdentity ?? "",
+            transitions: lease.spec?.leaseTransitions ?? 0,
+            renewTime: renew ? Date.parse(renew) : 0,
+            at: performance.now(),
+          };
+          if (!accept(event)) return;
+          stop();
+          resolve(event);
+        },
+        onClosed: () => undefined,
       },
-      onClosed: () => undefined,
-    });
+    );
   });
 }

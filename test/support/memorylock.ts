@@ -63,9 +63,10 @@ export class MemoryStore {
     const state = this.state();
     const version = this.version;
     // Like the API server's, an event arrives after the write's own response has been handled.
-    for (const w of this.watchers) setImmediate(() => {
-      w.deliver(state, version);
-    });
+    for (const w of this.watchers)
+      setImmediate(() => {
+        w.deliver(state, version);
+      });
   }
 }
 

@@ -44,7 +44,10 @@ let images: Promise<void> | undefined;
 export function exampleImages(plane: ControlPlane): Promise<void> {
   images ??= (async () => {
     const socket = plane.node?.containerdSocket ?? "";
-    for (const [name, dir] of [[APP_IMAGE, "app"], [WORKER_IMAGE, "worker"]] as const) {
+    for (const [name, dir] of [
+      [APP_IMAGE, "app"],
+      [WORKER_IMAGE, "worker"],
+    ] as const) {
       const archive = await buildImage(name, join(IMAGES, dir), "Containerfile", join(plane.dir, "images", `${dir}.tar`));
       await importImage(socket, archive);
     }
@@ -70,7 +73,19 @@ export function installChart(): Promise<void> {
     const labels = { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" };
     const ns = await kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: OPERATOR_NAMESPACE, labels } }));
     assert.equal(ns.code, 0, ns.stderr);
-    const installed = await helm(["upgrade", "--install", "elector", join(REPO, "charts/elector"), "-n", OPERATOR_NAMESPACE, "--set", "image.tag=dev", "--wait", "--timeout", "120s"]);
+    const installed = await helm([
+      "upgrade",
+      "--install",
+      "elector",
+      join(REPO, "charts/elector"),
+      "-n",
+      OPERATOR_NAMESPACE,
+      "--set",
+      "image.tag=dev",
+      "--wait",
+      "--timeout",
+      "120s",
+    ]);
     assert.equal(installed.code, 0, installed.stderr);
   })();
   return chart;
@@ -109,7 +124,10 @@ export async function example(file: string): Promise<Record<string, unknown>[]> 
     .replaceAll(/image: elector:\S+/g, "image: elector:dev")
     .replaceAll(/image: registry\.example\/singleton-worker:\S+/g, `image: ${WORKER_IMAGE}`)
     .replaceAll(/image: registry\.example\/\S+/g, `image: ${APP_IMAGE}`);
-  return text.split(/^---$/m).map((doc) => loadYaml(doc) as Record<string, unknown>).filter(Boolean);
+  return text
+    .split(/^---$/m)
+    .map((doc) => loadYaml(doc) as Record<string, unknown>)
+    .filter(Boolean);
 }
 
 /**
@@ -164,7 +182,11 @@ export async function pods(namespace: string, selector: string): Promise<PodView
   assert.equal(r.code, 0, r.stderr);
   interface Pod {
     metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
-    status: { podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; containerID?: string; restartCount: number }[] };
+    status: {
+      podIP?: string;
+      conditions?: { type: string; status: string }[];
+      containerStatuses?: { name: string; containerID?: string; restartCount: number }[];
+    };
   }
   return (JSON.parse(r.stdout) as { items: Pod[] }).items.map((p) => ({
     name: p.metadata.name,
@@ -172,7 +194,11 @@ export async function pods(namespace: string, selector: string): Promise<PodView
     labels: p.metadata.labels ?? {},
     ready: p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     deleting: Boolean(p.metadata.deletionTimestamp),
-    containers: (p.status.containerStatuses ?? []).map((c) => ({ name: c.name, id: (c.containerID ?? "").replace(/^containerd:\/\//, ""), restarts: c.restartCount })),
+    containers: (p.status.containerStatuses ?? []).map((c) => ({
+      name: c.name,
+      id: (c.containerID ?? "").replace(/^containerd:\/\//, ""),
+      restarts: c.restartCount,
+    })),
   }));
 }
 

@@ -50,7 +50,16 @@ export async function launchOperator(kubeconfig: string, namespace: string, args
   const [health, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    [...OPERATOR_NODE_FLAGS, MAIN, "operator", `--kubeconfig=${kubeconfig}`, `--namespace=${namespace}`, `--health-addr=127.0.0.1:${health}`, `--metrics-addr=127.0.0.1:${metricsPort}`, ...args],
+    [
+      ...OPERATOR_NODE_FLAGS,
+      MAIN,
+      "operator",
+      `--kubeconfig=${kubeconfig}`,
+      `--namespace=${namespace}`,
+      `--health-addr=127.0.0.1:${health}`,
+      `--metrics-addr=127.0.0.1:${metricsPort}`,
+      ...args,
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: logLevel } },
   );
   return { process: new Agent("operator", health, child, false), metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
@@ -68,7 +77,13 @@ export async function startOperator(t: TestContext, namespace: string, args: str
     operator.kill("SIGTERM");
     const exited = await Promise.race([operator.exited.then(() => true), sleep(SHUTDOWN_GRACE_MS).then(() => false)]);
     operator.dispose();
-    assert.ok(exited, `the operator did not exit within ${SHUTDOWN_GRACE_MS} ms of SIGTERM: ${operator.logs.slice(-5).map((l) => JSON.stringify(l)).join(" ")}`);
+    assert.ok(
+      exited,
+      `the operator did not exit within ${SHUTDOWN_GRACE_MS} ms of SIGTERM: ${operator.logs
+        .slice(-5)
+        .map((l) => JSON.stringify(l))
+        .join(" ")}`,
+    );
   });
   return running;
 }
@@ -166,22 +181,28 @@ export async function watchLeaderLabel(namespace: string, key: string, value: st
     for (const name of labelled) if (carriers.at(-1) !== name) carriers.push(name);
   };
   check();
-  const stopWatch = client.watch<KubeObject>(path, { resourceVersion: list.metadata.resourceVersion }, {
-    onConnected: () => undefined,
-    onEvent: (type, pod) => {
-      const name = pod.metadata?.name ?? "";
-      if (type === "DELETED") labels.delete(name);
-      else if (type !== "BOOKMARK") labels.set(name, pod.metadata?.labels ?? {});
-      check();
+  const stopWatch = client.watch<KubeObject>(
+    path,
+    { resourceVersion: list.metadata.resourceVersion },
+    {
+      onConnected: () => undefined,
+      onEvent: (type, pod) => {
+        const name = pod.metadata?.name ?? "";
+        if (type === "DELETED") labels.delete(name);
+        else if (type !== "BOOKMARK") labels.set(name, pod.metadata?.labels ?? {});
+        check();
+      },
+      onClosed: (err) => {
+        failure = err ?? new Error("the pod watch closed");
+      },
     },
-    onClosed: (err) => {
-      failure = err ?? new Error("the pod watch closed");
-    },
-  });
+  );
   return {
     stop: async () => {
       const live = (await labelled(namespace, key, value)).join();
-      await eventually("the pod watch to catch up", () => Promise.resolve(failure || labelledNow().join() === live ? true : undefined), 5000).finally(stopWatch);
+      await eventually("the pod watch to catch up", () => Promise.resolve(failure || labelledNow().join() === live ? true : undefined), 5000).finally(
+        stopWatch,
+      );
       assert.equal(violation, undefined, violation);
       assert.equal(failure, undefined, `the label could not be watched throughout: ${failure?.message ?? ""}`);
       return carriers;
@@ -191,7 +212,16 @@ export async function watchLeaderLabel(namespace: string, key: string, value: st
 
 /** The addresses in elector's EndpointSlices of `service`. */
 export async function sliceAddresses(namespace: string, service: string): Promise<string[]> {
-  const r = await kubectl(["get", "endpointslices", "-n", namespace, "-l", `kubernetes.io/service-name=${service},endpointslice.kubernetes.io/managed-by=elector.dev`, "-o", "json"]);
+  const r = await kubectl([
+    "get",
+    "endpointslices",
+    "-n",
+    namespace,
+    "-l",
+    `kubernetes.io/service-name=${service},endpointslice.kubernetes.io/managed-by=elector.dev`,
+    "-o",
+    "json",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const list = JSON.parse(r.stdout) as { items: { endpoints?: { addresses: string[] }[] }[] };
   return list.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses));

@@ -115,7 +115,10 @@ test("bad input gets one clear line", () => {
   assert.match(error(["-election=db", "-http=4040"]), /invalid HTTP address "4040": want host:port/);
   assert.match(error(["-election=db", "-http=:99999"]), /invalid HTTP address/);
   assert.match(error(["-election=db", "-ttl=10"]), /invalid duration "10" for -ttl/);
-  assert.match(error(["-election=db", "--lease-duration=10s", "--renew-deadline=10s"]), /invalid timing: lease duration \(10s\) must be greater than renew deadline \(10s\)/);
+  assert.match(
+    error(["-election=db", "--lease-duration=10s", "--renew-deadline=10s"]),
+    /invalid timing: lease duration \(10s\) must be greater than renew deadline \(10s\)/,
+  );
   assert.match(error(["-election=db", "--retry-period=9s"]), /renew deadline \(10s\) must be greater than 1.2 × retry period \(9s\)/);
   assert.match(error(["-election=Bad_Name"]), /invalid election name "Bad_Name"/);
   assert.match(error(["-election=db", "-bogus"]), /flag provided but not defined: -bogus/);

@@ -77,9 +77,12 @@ function setup(t: TestContext): { store: MemoryStore; clock: FakeClock; monitor:
 test("timing is validated as client-go does, with a clear message", () => {
   validateTiming(DEFAULT_TIMING);
   const bad = (leaseDurationMs: number, renewDeadlineMs: number, retryPeriodMs: number, message: RegExp): void => {
-    assert.throws(() => {
-      validateTiming({ leaseDurationMs, renewDeadlineMs, retryPeriodMs });
-    }, (err: unknown) => err instanceof TimingError && message.test(err.message));
+    assert.throws(
+      () => {
+        validateTiming({ leaseDurationMs, renewDeadlineMs, retryPeriodMs });
+      },
+      (err: unknown) => err instanceof TimingError && message.test(err.message),
+    );
   };
   bad(10_000, 10_000, 2_000, /lease duration \(10s\) must be greater than renew deadline \(10s\)/);
   bad(15_000, 2_400, 2_000, /renew deadline \(2\.4s\) must be greater than 1\.2 × retry period \(2s\)/);
@@ -110,32 +113,32 @@ test("the first candidate creates the lock with token 0 and renews every retry p
 
 for (const watching of [true, false]) {
   test(`a follower ${watching ? "watching" : "polling"} takes over one lease duration after the last change it saw, never before`, async (t) => {
-  const { store, clock, monitor } = setup(t);
-  const a = candidate("a", store, clock, monitor);
-  await clock.advance(0);
-  const b = candidate("b", store, clock, monitor);
-  await clock.advance(RP / 2);
-  // Polling gives b an attempt every 3.2 s, so an early takeover could not hide behind a timer.
-  if (!watching) b.lock.setWatchConnected(false);
-  await clock.advance(3 * RP - RP / 2);
-  assert.equal(b.elector.isLeader(), false);
-  assert.equal(b.elector.status().leader, "a");
+    const { store, clock, monitor } = setup(t);
+    const a = candidate("a", store, clock, monitor);
+    await clock.advance(0);
+    const b = candidate("b", store, clock, monitor);
+    await clock.advance(RP / 2);
+    // Polling gives b an attempt every 3.2 s, so an early takeover could not hide behind a timer.
+    if (!watching) b.lock.setWatchConnected(false);
+    await clock.advance(3 * RP - RP / 2);
+    assert.equal(b.elector.isLeader(), false);
+    assert.equal(b.elector.status().leader, "a");
 
-  // a loses the API server right after a renewal, which stands, written at `lastWrite`.
-  const lastWrite = clock.monotonic();
-  assert.equal(store.stored?.record.renewTime?.getTime(), clock.wall().getTime());
-  a.lock.unreachable = true;
-  await clock.advance(RD);
-  assert.equal(a.elector.isLeader(), false, "a must stop leading within the renew deadline");
-  assert.deepEqual(monitor.stops, [{ id: "a", reason: "renew-deadline" }]);
-  await clock.advance(lastWrite + LD - 1 - clock.monotonic());
-  assert.equal(b.elector.isLeader(), false, "b must not take over before the lease expires");
-  // A watching follower saw the last renewal as it happened; a polling one up to a poll later.
-  await clock.advance(watching ? 2 : RP * 2.2 * 2);
-  assert.equal(b.elector.isLeader(), true);
-  assert.deepEqual(monitor.starts.at(-1), { id: "b", token: 1 });
-  a.lock.unreachable = false;
-  await Promise.all([a.stop(), b.stop()]);
+    // a loses the API server right after a renewal, which stands, written at `lastWrite`.
+    const lastWrite = clock.monotonic();
+    assert.equal(store.stored?.record.renewTime?.getTime(), clock.wall().getTime());
+    a.lock.unreachable = true;
+    await clock.advance(RD);
+    assert.equal(a.elector.isLeader(), false, "a must stop leading within the renew deadline");
+    assert.deepEqual(monitor.stops, [{ id: "a", reason: "renew-deadline" }]);
+    await clock.advance(lastWrite + LD - 1 - clock.monotonic());
+    assert.equal(b.elector.isLeader(), false, "b must not take over before the lease expires");
+    // A watching follower saw the last renewal as it happened; a polling one up to a poll later.
+    await clock.advance(watching ? 2 : RP * 2.2 * 2);
+    assert.equal(b.elector.isLeader(), true);
+    assert.deepEqual(monitor.starts.at(-1), { id: "b", token: 1 });
+    a.lock.unreachable = false;
+    await Promise.all([a.stop(), b.stop()]);
   });
 }
 
@@ -203,7 +206,10 @@ test("every acquisition increments the token, also by a restarted process with t
   assert.equal(store.stored?.record.leaderTransitions, 1);
   first.lock.unreachable = false;
   await Promise.all([first.stop(), second.stop()]);
-  assert.deepEqual(monitor.starts.map((s) => s.token), [0, 1]);
+  assert.deepEqual(
+    monitor.starts.map((s) => s.token),
+    [0, 1],
+  );
 });
 
 for (const as of ["timeout", "conflict"] as const) {
@@ -220,7 +226,10 @@ for (const as of ["timeout", "conflict"] as const) {
       // Without recognising its own write, b would wait out its own record: one lease duration with no leader.
       assert.equal(b.elector.isLeader(), true);
       assert.equal(b.elector.status().token, 1);
-      assert.deepEqual(monitor.starts, [{ id: "a", token: 0 }, { id: "b", token: 1 }]);
+      assert.deepEqual(monitor.starts, [
+        { id: "a", token: 0 },
+        { id: "b", token: 1 },
+      ]);
       await clock.advance(3 * RP);
       assert.deepEqual([store.stored?.record.holderIdentity, store.stored?.record.leaderTransitions], ["b", 1], "b renews the adopted term");
       const { renewTime, acquireTime } = store.stored?.record ?? {};
@@ -248,7 +257,10 @@ test("a claim seen to have landed only after its renew deadline is not adopted",
   await clock.advance(LD);
   assert.equal(b.elector.isLeader(), true);
   assert.equal(b.elector.status().token, 2, "b waited its own record out and took a new term");
-  assert.deepEqual(monitor.starts, [{ id: "a", token: 0 }, { id: "b", token: 2 }]);
+  assert.deepEqual(monitor.starts, [
+    { id: "a", token: 0 },
+    { id: "b", token: 2 },
+  ]);
   await b.stop();
 });
 
@@ -284,7 +296,10 @@ test("a frozen leader knows it lost the moment it resumes, and renews nothing", 
   a.lock.watchHung = false;
   await clockA.advance(0);
   assert.equal(store.writes.filter((w) => w.by === "a").length, writesBefore, "a must not renew after its deadline");
-  assert.deepEqual(monitor.stops.map((s) => s.id), ["a"]);
+  assert.deepEqual(
+    monitor.stops.map((s) => s.id),
+    ["a"],
+  );
   assert.equal(store.stored?.record.holderIdentity, "b");
   await Promise.all([a.stop(), b.stop()]);
 });
@@ -329,7 +344,13 @@ test("after a handover release to an absent candidate, the others wait one lease
 
 test("a malformed record is treated as expired", async (t) => {
   const { store, clock, monitor } = setup(t);
-  store.put("junk", { holderIdentity: "", leaseDurationSeconds: 0, acquireTime: undefined, renewTime: undefined, leaderTransitions: 0 }, undefined, "not JSON", "{{{");
+  store.put(
+    "junk",
+    { holderIdentity: "", leaseDurationSeconds: 0, acquireTime: undefined, renewTime: undefined, leaderTransitions: 0 },
+    undefined,
+    "not JSON",
+    "{{{",
+  );
   const a = candidate("a", store, clock, monitor);
   await clock.advance(0);
   assert.equal(a.elector.isLeader(), true);

@@ -8,11 +8,25 @@ const NOW = new Date("2026-11-21T12:00:00Z");
 const T0 = new Date("2026-11-21T11:00:00Z");
 
 function election(spec: ElectionSpec = {}, status?: ElectionStatus, generation = 1): Election {
-  return { metadata: { name: "db", namespace: "shop", generation }, spec: { candidates: { selector: { matchLabels: { app: "db" } } }, ...spec }, ...(status ? { status } : {}) };
+  return {
+    metadata: { name: "db", namespace: "shop", generation },
+    spec: { candidates: { selector: { matchLabels: { app: "db" } } }, ...spec },
+    ...(status ? { status } : {}),
+  };
 }
 
 function pod(name: string, o: Partial<PodView> = {}): PodView {
-  return { name, uid: `uid-${name}`, ip: `10.0.0.${name.charCodeAt(name.length - 1) - 96}`, node: "n1", ready: true, terminating: false, labels: { app: "db" }, ports: [], ...o };
+  return {
+    name,
+    uid: `uid-${name}`,
+    ip: `10.0.0.${name.charCodeAt(name.length - 1) - 96}`,
+    node: "n1",
+    ready: true,
+    terminating: false,
+    labels: { app: "db" },
+    ports: [],
+    ...o,
+  };
 }
 
 function lease(holder: string, transitions: number, o: Partial<LeaseView> = {}): LeaseView {
@@ -36,11 +50,18 @@ function seen(leader: string, transitions: number, extra: ElectionStatus = {}): 
   return { observedGeneration: 1, leader, transitions, acquireTime: "2026-11-21T11:00:00Z", ...extra };
 }
 
-const conditionOf = (status: ElectionStatus, type: string): { status: string; reason: string; message: string } | undefined => status.conditions?.find((c) => c.type === type);
+const conditionOf = (status: ElectionStatus, type: string): { status: string; reason: string; message: string } | undefined =>
+  status.conditions?.find((c) => c.type === type);
 
 test("a live leader: status, routing by label and by EndpointSlice, all conditions true", () => {
   const leader = pod("pod-a", { ports: [{ name: "pg", containerPort: 6432 }] });
-  const d = project(world({ election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }), pods: [leader, pod("pod-b"), pod("pod-c", { ready: false })], service: SELECTORLESS }));
+  const d = project(
+    world({
+      election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }),
+      pods: [leader, pod("pod-b"), pod("pod-c", { ready: false })],
+      service: SELECTORLESS,
+    }),
+  );
   assert.equal(d.status.leader, "pod-a");
   assert.deepEqual(d.status.leaderPod, { name: "pod-a", ip: "10.0.0.1", node: "n1" });
   assert.equal(d.status.transitions, 0);
@@ -89,7 +110,14 @@ test("the pod labelled last loses the label when it leaves the selector, and onl
 
 test("a lease unrenewed for its duration, by the operator's own observation, routes nowhere", () => {
   const pods = [pod("pod-a", { labels: { app: "db", leader: "true" } }), pod("pod-b")];
-  const d = project(world({ election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }), pods, lease: lease("pod-a", 0, { unchangedForMs: 15_000 }), service: SELECTORLESS }));
+  const d = project(
+    world({
+      election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }),
+      pods,
+      lease: lease("pod-a", 0, { unchangedForMs: 15_000 }),
+      service: SELECTORLESS,
+    }),
+  );
   assert.equal(d.status.leader, "pod-a", "the record still names it");
   assert.equal(d.status.leaderPod, undefined);
   assert.equal(conditionOf(d.status, "LeaderElected")?.reason, "LeaseExpired");
@@ -129,23 +157,33 @@ test("no Lease yet, and a released one", () => {
 
 test("how a term ended, read from the Lease against the last status: released, expired, handed over, unknown", () => {
   const releasedAt = new Date("2026-11-21T11:59:58Z");
-  const release = lease("", 4, { record: { holderIdentity: "", leaseDurationSeconds: 1, acquireTime: releasedAt, renewTime: releasedAt, leaderTransitions: 4 } });
+  const release = lease("", 4, {
+    record: { holderIdentity: "", leaseDurationSeconds: 1, acquireTime: releasedAt, renewTime: releasedAt, leaderTransitions: 4 },
+  });
   const released = project(world({ election: election({}, seen("pod-a", 4)), lease: release }));
-  assert.deepEqual(released.status.history, [{ leader: "pod-a", transitions: 4, acquireTime: "2026-11-21T11:00:00Z", endTime: "2026-11-21T11:59:58Z", reason: "Released" }]);
-  assert.deepEqual(released.events, [{ type: "Normal", reason: "LeaderReleased", note: "pod-a no longer leads; the Lease is free (pod-a's term ended: Released)" }]);
+  assert.deepEqual(released.status.history, [
+    { leader: "pod-a", transitions: 4, acquireTime: "2026-11-21T11:00:00Z", endTime: "2026-11-21T11:59:58Z", reason: "Released" },
+  ]);
+  assert.deepEqual(released.events, [
+    { type: "Normal", reason: "LeaderReleased", note: "pod-a no longer leads; the Lease is free (pod-a's term ended: Released)" },
+  ]);
 
   // The next holder after a release adds no term: the release already closed it.
   const next = project(world({ election: election({}, { ...released.status }), lease: lease("pod-b", 5) }));
   assert.equal(next.status.history?.length, 1);
   assert.deepEqual(next.events, [{ type: "Normal", reason: "LeaderChanged", note: "pod-b leads now" }]);
 
-  const takeover = lease("pod-b", 5, { record: { holderIdentity: "pod-b", leaseDurationSeconds: 15, acquireTime: releasedAt, renewTime: releasedAt, leaderTransitions: 5 } });
+  const takeover = lease("pod-b", 5, {
+    record: { holderIdentity: "pod-b", leaseDurationSeconds: 15, acquireTime: releasedAt, renewTime: releasedAt, leaderTransitions: 5 },
+  });
   const expired = project(world({ election: election({}, seen("pod-a", 4)), lease: takeover }));
   assert.equal(expired.status.history?.[0]?.reason, "Expired");
   assert.equal(expired.status.history[0].endTime, "2026-11-21T11:59:58Z");
   assert.match(expired.events[0]?.note ?? "", /pod-b leads now, after pod-a \(pod-a's term ended: Expired\)/);
 
-  const handedOver = project(world({ election: election({ preferredHolder: "pod-b" }, seen("pod-a", 4, { handover: { to: "pod-b", since: "2026-11-21T11:59:50Z" } })), lease: release }));
+  const handedOver = project(
+    world({ election: election({ preferredHolder: "pod-b" }, seen("pod-a", 4, { handover: { to: "pod-b", since: "2026-11-21T11:59:50Z" } })), lease: release }),
+  );
   assert.equal(handedOver.status.history?.[0]?.reason, "HandedOver");
 
   const sameIdentityRestarted = project(world({ election: election({}, seen("pod-a", 4)), lease: lease("pod-a", 5) }));
@@ -193,7 +231,9 @@ test("planned handover: annotate the Lease once the preferred pod is a ready can
 
 test("planned handover gives up after its timeout and says why", () => {
   const started = project(world({ election: election({ preferredHolder: "pod-x", handoverTimeoutSeconds: 30 }) }));
-  const late = project(world({ election: election({ preferredHolder: "pod-x", handoverTimeoutSeconds: 30 }, started.status), now: new Date(NOW.getTime() + 30_000) }));
+  const late = project(
+    world({ election: election({ preferredHolder: "pod-x", handoverTimeoutSeconds: 30 }, started.status), now: new Date(NOW.getTime() + 30_000) }),
+  );
   assert.equal(late.clearPreferredHolder, true);
   assert.equal(late.status.handover, undefined);
   assert.deepEqual(conditionOf(late.status, "HandoverFailed"), {
@@ -204,7 +244,12 @@ test("planned handover gives up after its timeout and says why", () => {
   });
   assert.equal(late.events.find((e) => e.reason === "HandoverFailed")?.type, "Warning");
 
-  const stuck = project(world({ election: election({ preferredHolder: "pod-b" }, seen("pod-a", 0, { handover: { to: "pod-b", since: "2026-11-21T11:58:00Z" } })), lease: lease("pod-a", 0, { preferredHolder: "pod-b" }) }));
+  const stuck = project(
+    world({
+      election: election({ preferredHolder: "pod-b" }, seen("pod-a", 0, { handover: { to: "pod-b", since: "2026-11-21T11:58:00Z" } })),
+      lease: lease("pod-a", 0, { preferredHolder: "pod-b" }),
+    }),
+  );
   assert.match(conditionOf(stuck.status, "HandoverFailed")?.message ?? "", /pod-b did not take over from pod-a: is its agent running with --id=pod-b\?/);
   assert.equal(stuck.leaseAnnotation, "", "the request is withdrawn from the Lease");
 

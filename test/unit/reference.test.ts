@@ -20,11 +20,18 @@ function documented(markdown: string, heading: string, pattern: RegExp): string[
   const lines = markdown.slice(from).split("\n");
   const start = lines.findIndex((l) => l.startsWith("|"));
   const rows = lines.slice(start + 2);
-  const table = rows.slice(0, rows.findIndex((l) => !l.startsWith("|")));
+  const table = rows.slice(
+    0,
+    rows.findIndex((l) => !l.startsWith("|")),
+  );
   return table.flatMap((row) => [...(row.split("|")[1] ?? "").matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? "")).filter((n) => pattern.test(n));
 }
 
-const flagNames = (specs: { name: string }[]): string[] => specs.map((f) => f.name).filter((n) => n !== "help" && n !== "h").sort();
+const flagNames = (specs: { name: string }[]): string[] =>
+  specs
+    .map((f) => f.name)
+    .filter((n) => n !== "help" && n !== "h")
+    .sort();
 const stripDashes = (names: string[]): string[] => names.map((n) => n.replace(/^-+/, "")).sort();
 
 test("docs/agent.md lists exactly the agent's flags", () => {
@@ -36,8 +43,25 @@ test("docs/operator.md lists exactly the operator's flags", () => {
 });
 
 test("docs/agent.md lists exactly the metric families the agent serves", () => {
-  const status = { identity: "a", isLeader: true, leader: "a", token: 1, leaseTransitions: 1, record: undefined, slowpathTotal: 0, renewedAt: 0, synced: true, watchConnected: true };
-  const served = [...agentMetrics("e", () => status).scrape().matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? "").sort();
+  const status = {
+    identity: "a",
+    isLeader: true,
+    leader: "a",
+    token: 1,
+    leaseTransitions: 1,
+    record: undefined,
+    slowpathTotal: 0,
+    renewedAt: 0,
+    synced: true,
+    watchConnected: true,
+  };
+  const served = [
+    ...agentMetrics("e", () => status)
+      .scrape()
+      .matchAll(/^# TYPE (\S+) /gm),
+  ]
+    .map((m) => m[1] ?? "")
+    .sort();
   const listed = documented(doc("agent.md"), "## Metrics", /^[a-z][a-z_]*(\{[a-z,]*\})?$/).map((n) => n.replace(/\{.*$/, ""));
   assert.deepEqual(listed.sort(), served);
 });
