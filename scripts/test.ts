@@ -88,9 +88,9 @@ async function main(): Promise<number> {
     const env = { ...process.env, ELECTOR_TEST_CLUSTER_DIR: plane.dir, ...(node.why ? { ELECTOR_NO_NODE_REASON: node.why } : {}) };
     const totals = { passed: 0, failed: 0, skipped: 0 };
     let code = 0;
-    for (const { name, files: tier } of files.length ? [{ name: "tests", files }] : RUNS) {
+    for (const [i, { name, files: tier }] of (files.length ? [{ name: "tests", files }] : RUNS).entries()) {
       step(name);
-      const tap = join(plane.dir, `results-${String(totals.passed + totals.failed + totals.skipped)}.tap`);
+      const tap = join(plane.dir, `results-${String(i)}.tap`);
       // --test-force-exit: a handle a test leaks must not keep a finished file, and CI, waiting.
       const args = ["--test", "--test-concurrency=1", "--test-timeout=300000", "--test-force-exit"];
       const reporters = ["--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`];
