@@ -227,6 +227,10 @@ async function main(plane: ControlPlane): Promise<void> {
         ...[...results].map(
           ([name, r]) => `- ${name}: the crashed pod led again in ${String(r.crash.filter((t) => t.samePod).length)} of ${String(r.crash.length)} crashes.`,
         ),
+        "",
+        "A restarted client-go container finds its own identity in the Lease and renews it as its own (client-go's tryAcquireOrRenew),",
+        "so the dead process's term goes on, with no new fencing token: fast, and why client-go cannot fence. A restarted elector agent",
+        "waits out the lease like any candidate and whoever wins starts a new term, with the next token (docs/election.md).",
       );
     }
     lines.push("");
@@ -234,7 +238,8 @@ async function main(plane: ControlPlane): Promise<void> {
   lines.push(
     "### Election container memory",
     "",
-    "Working set (the kubelet's summary API, from the containers' cgroups), 20 s after the last trial, per pod:",
+    "Working set (the kubelet's summary API, from the containers' cgroups: what the kubelet and the OOM killer count; not the processes' RSS,",
+    "which the process benchmark above reports), 20 s after the last trial, per pod:",
     "",
     "| | pods | min | max |",
     "| --- | --- | --- | --- |",
