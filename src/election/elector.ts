@@ -35,6 +35,7 @@
 import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { ConflictError, type Lock, type LockState } from "./lock.ts";
+import { liveForMs } from "./expiry.ts";
 import type { Log } from "./log.ts";
 import type { LeaderElectionRecord } from "./record.ts";
 import { JITTER_FACTOR, validateTiming, type Timing } from "./timing.ts";
@@ -223,7 +224,7 @@ export class Elector {
     if (!this.known || this.stale) return Math.min(due, this.jittered(retryPeriodMs));
     if (!state) return 0;
     const elapsed = this.clock.monotonic() - this.observedAt;
-    if (this.heldByOther(state)) due = Math.min(due, state.record.leaseDurationSeconds * 1000 - elapsed + 1);
+    if (this.heldByOther(state)) due = Math.min(due, liveForMs(state.record, elapsed) + 1);
     else if (this.heldBackForHandover(state)) due = Math.min(due, leaseDurationMs - elapsed + 1);
     else due = 0;
     return Math.max(0, due);
@@ -416,9 +417,7 @@ export class Elector {
 
   /** The observed record is another holder's, or another term of ours, and has not expired. */
   private heldByOther(state: LockState): boolean {
-    if (state.malformed || state.record.holderIdentity === "") return false;
-    const elapsed = this.clock.monotonic() - this.observedAt;
-    return elapsed < state.record.leaseDurationSeconds * 1000;
+    return !state.malformed && liveForMs(state.record, this.clock.monotonic() - this.observedAt) > 0;
   }
 
   /** A release made for a planned handover to someone else: hold back one leaseDuration. */

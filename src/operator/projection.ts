@@ -8,6 +8,7 @@
  * a live leader, so traffic does not go to a pod whose term has run out.
  */
 import type { LeaderElectionRecord } from "../election/record.ts";
+import { liveForMs } from "../election/expiry.ts";
 import { formatTime } from "../election/record.ts";
 import { HISTORY_LIMIT, type Condition, type ConditionType, type Election, type ElectionStatus, type PastTerm, type TermEnd } from "./election.ts";
 
@@ -92,12 +93,12 @@ export function project(world: World): Decision {
   const generation = election.metadata.generation ?? 0;
   const record = lease?.record;
   const holder = record?.holderIdentity ?? "";
-  const leaseMs = (record?.leaseDurationSeconds ?? 0) * 1000;
-  const expired = holder !== "" && lease !== undefined && lease.unchangedForMs >= leaseMs;
-  const live = holder !== "" && !expired;
+  const remainingMs = lease ? liveForMs(lease.record, lease.unchangedForMs) : 0;
+  const live = remainingMs > 0;
+  const expired = holder !== "" && !live;
   const leaderPod = live ? pods.find((p) => p.name === holder) : undefined;
   const events: ElectionEvent[] = [];
-  let recheckAfterMs = live && lease ? leaseMs - lease.unchangedForMs + 1 : undefined;
+  let recheckAfterMs = live ? remainingMs + 1 : undefined;
 
   const history = nextHistory(prev, record, world);
   if (history.changed) events.push(leadershipEvent(prev.leader ?? "", holder, history.ended));
