@@ -43,15 +43,18 @@ function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env
 
 /**
  * Runs a command in a private mount and PID namespace whose /run is a tmpfs and whose /var/lib
- * takes writes in an overlay on it: a private mount namespace still shares the host's file
- * systems, where util-linux's mount records what it mounted (/run/mount/utab) and buildah keeps
- * a blob cache (/var/lib/containers/cache) whatever its --root says.
+ * and /etc take writes in overlays on it: a private mount namespace still shares the host's file
+ * systems, where util-linux's mount records what it mounted (/run/mount/utab), and buildah keeps a
+ * blob cache (/var/lib/containers/cache) whatever its --root says and sets up its network backend
+ * (/etc/cni/net.d) even when no step uses it.
  */
 function privately(command: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<string> {
   const script = [
     "mount -n -t tmpfs -o mode=0755 tmpfs /run",
-    "mkdir /run/var-lib /run/var-lib-work",
-    "mount -n -t overlay overlay -o lowerdir=/var/lib,upperdir=/run/var-lib,workdir=/run/var-lib-work /var/lib",
+    ...["var/lib", "etc"].map((dir) => {
+      const upper = `/run/${dir.replace("/", "-")}`;
+      return `mkdir ${upper} ${upper}-work && mount -n -t overlay overlay -o lowerdir=/${dir},upperdir=${upper},workdir=${upper}-work /${dir}`;
+    }),
     'exec "$@"',
   ].join(" && ");
   return exec("unshare", ["--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh", ...command], env, cwd);
@@ -250,7 +253,22 @@ export async function buildElectorImage(log: (line: string) => void): Promise<st
   // The build stage tagged too (from the layers just built): the prune below keeps what a tagged
   // image is built on, and so the cached npm ci layer, which the final stage only copies from.
   await buildah(
-    ["bud", "--pull=never", "--layers", "--quiet", ...(await trustThisMachinesCAs()), "--target", "build", "-t", BUILD_STAGE_CACHE, "-f", "Dockerfile", "."],
+    [
+      "bud",
+      "--pull=never",
+      "--layers",
+      "--network",
+      "host",
+      "--quiet",
+      ...(await trustThisMachinesCAs()),
+      "--target",
+      "build",
+      "-t",
+      BUILD_STAGE_CACHE,
+      "-f",
+      "Dockerfile",
+      ".",
+    ],
     REPO,
   );
   // vfs keeps a full copy of the root file system for every layer, and each build leaves the last
@@ -268,7 +286,13 @@ export async function buildElectorImage(log: (line: string) => void): Promise<st
  */
 export async function buildImage(name: string, context: string, containerfile: string, archive: string): Promise<string> {
   // --force-rm: a failed step's working container would keep its layers from every prune.
-  await buildah(["bud", "--pull=never", "--layers", "--force-rm", "--quiet", ...(await trustThisMachinesCAs()), "-t", name, "-f", containerfile, "."], context);
+  // --network host: a RUN step (npm ci) uses the machine's network as it is. buildah's default
+  // gives each step a CNI bridge in the host's network namespace (cni-podman0, iptables chains,
+  // ip_forward=1), which a private mount namespace does not contain.
+  await buildah(
+    ["bud", "--pull=never", "--layers", "--force-rm", "--network", "host", "--quiet", ...(await trustThisMachinesCAs()), "-t", name, "-f", containerfile, "."],
+    context,
+  );
   await mkdir(dirname(archive), { recursive: true });
   await rm(archive, { force: true });
   await buildah(["push", "--quiet", name, `docker-archive:${archive}:${name}`]);
