@@ -31,7 +31,19 @@ import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
 import { FAST } from "../test/support/agents.ts";
 import { createNamespace, eventually, kubectl, testCluster } from "../test/support/cluster.ts";
 import { nextLeaseEvent } from "../test/support/lease.ts";
-import { answeringPod, APP_IMAGE, applyObjects, example, killContainer, PEER_IMAGE, pods, rolledOut, serviceIp, stageReady } from "../test/support/node.ts";
+import {
+  answeringPod,
+  APP_IMAGE,
+  applyObjects,
+  example,
+  killContainer,
+  lease,
+  PEER_IMAGE,
+  pods,
+  rolledOut,
+  serviceIp,
+  stageReady,
+} from "../test/support/node.ts";
 import { ms, row, summarize, writeSection } from "./report.ts";
 
 const { values } = parseArgs({ options: { trials: { type: "string", default: "20" }, out: { type: "string", default: "docs/benchmarks.md" } } });
@@ -103,7 +115,7 @@ async function trials(plane: ControlPlane, client: KubeClient, namespace: string
       "a settled, routed leader",
       async () => {
         const members = await pods(namespace, "app=bench");
-        const holder = (await kubectl(["get", "lease", ELECTION, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}"])).stdout;
+        const holder = (await lease(namespace, ELECTION))?.holderIdentity;
         const live = members.filter((p) => p.ready && !p.deleting);
         if (live.length !== 3 || !live.some((p) => p.name === holder)) return undefined;
         return (await answeringPod(plane, url)) === holder ? live.find((p) => p.name === holder) : undefined;

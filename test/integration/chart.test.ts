@@ -8,17 +8,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, loadAll } from "js-yaml";
-import { ensureHelm } from "../cluster/build.ts";
 import { FAST, startAgent, waitForOneLeader } from "../support/agents.ts";
-import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
+import { eventually, helm, kubectl, scratchDir, serviceAccountKubeconfig, testNamespace } from "../support/cluster.ts";
 import { apply, createPod, installCrd, labelled, OPERATOR_NODE_FLAGS, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/elector", import.meta.url));
-
-async function helm(args: string[]): Promise<Run> {
-  const [bin, { plane }] = await Promise.all([ensureHelm(), testCluster()]);
-  return runCommand(bin, [...args, "--kubeconfig", plane.kubeconfig]);
-}
 
 interface Manifest {
   kind: string;

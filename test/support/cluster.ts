@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { ensureHelm } from "../cluster/build.ts";
 import { DEFAULT_CLUSTER_DIR, load, up, type ControlPlane } from "../cluster/controlplane.ts";
 
 export interface TestCluster {
@@ -129,6 +130,12 @@ export function runCommand(
 export async function kubectl(args: string[], input?: string): Promise<Run> {
   const { plane } = await testCluster();
   return runCommand(plane.kubectl, ["--kubeconfig", plane.kubeconfig, ...args], input === undefined ? {} : { input });
+}
+
+/** Runs helm (built from its Go module on first use) against the test cluster; never throws on a non-zero exit. */
+export async function helm(args: string[]): Promise<Run> {
+  const [bin, { plane }] = await Promise.all([ensureHelm(), testCluster()]);
+  return runCommand(bin, [...args, "--kubeconfig", plane.kubeconfig]);
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

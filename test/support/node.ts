@@ -10,11 +10,10 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, dump as dumpYaml } from "js-yaml";
-import { ensureHelm } from "../cluster/build.ts";
 import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
 import { binaryImage, buildImage, importImage } from "../cluster/images.ts";
 import { ensurePeer } from "../peer/build.ts";
-import { eventually, kubectl, runCommand, testCluster, testNamespace, type Run } from "./cluster.ts";
+import { eventually, helm, kubectl, runCommand, testCluster, testNamespace } from "./cluster.ts";
 import { installCrd } from "./operator.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -55,11 +54,6 @@ export function exampleImages(plane: ControlPlane): Promise<void> {
     await importImage(socket, await binaryImage(PEER_IMAGE, await ensurePeer(), join(plane.dir, "images", "peer.tar"), "65532:65532"));
   })();
   return images;
-}
-
-export async function helm(args: string[]): Promise<Run> {
-  const [bin, { plane }] = await Promise.all([ensureHelm(), testCluster()]);
-  return runCommand(bin, ["--kubeconfig", plane.kubeconfig, ...args]);
 }
 
 let chart: Promise<void> | undefined;
