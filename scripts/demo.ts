@@ -163,14 +163,7 @@ async function main(): Promise<number> {
       let routed = "";
       let routedMs: number | undefined;
       if (cast.servedBy) {
-        await eventually(
-          `the Services to answer from ${holder}`,
-          async () => {
-            await cast.servedBy?.(holder);
-            return true;
-          },
-          60_000,
-        );
+        await cast.servedBy(holder, 60_000);
         routedMs = performance.now() - sent;
         routed = `; both Services answer from it ${seconds(routedMs)} after the fault`;
       }

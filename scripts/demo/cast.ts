@@ -37,7 +37,10 @@ export interface Cast {
   inflict(fault: Fault, leader: string): Promise<void>;
   /** Brings the old leader back once the handover is timed (a cast whose pods do not come back by themselves). */
   recover?(leader: string): Promise<void>;
-  /** Resolves once the traffic a Service carries comes from `holder` (only a cast with real traffic). */
-  servedBy?(holder: string): Promise<void>;
+  /**
+   * Resolves once the traffic a Service carries comes from `holder` (only a cast with real
+   * traffic); fails after `timeoutMs`.
+   */
+  servedBy?(holder: string, timeoutMs: number): Promise<void>;
   tearDown(): Promise<void>;
 }

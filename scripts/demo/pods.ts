@@ -95,10 +95,12 @@ export function podCast({ plane }: TestCluster, namespace: string): Cast {
       const pod = (await pods(namespace, "app=db")).find((p) => p.name === leader);
       if (pod) await killContainer(plane, pod, "elector");
     },
-    async servedBy(holder: string) {
+    async servedBy(holder: string, timeoutMs: number) {
+      const deadline = Date.now() + timeoutMs;
       for (;;) {
         const answered = await Promise.all(routes.map(([, url]) => answeringPod(plane, url)));
         if (answered.every((pod) => pod === holder)) return;
+        if (Date.now() > deadline) throw new Error(`the Services did not answer from ${holder} within ${String(timeoutMs / 1000)} s: ${answered.join(", ")}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
