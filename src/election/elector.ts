@@ -262,20 +262,23 @@ export class Elector {
     for (;;) {
       // Never renew past the deadline: a leader that was frozen must learn it lost before it claims anything.
       if (this.clock.monotonic() >= deadline() || this.term !== term || signal.aborted) return false;
-      const renewed = await this.raceDeadline(this.attempt(), deadline());
+      const renewed = await this.raceDeadline((cancel) => this.attempt(cancel), deadline());
       if (renewed && this.term === term) return true;
       if (this.observedLoss(term)) return false;
       await this.sleep(Math.min(this.timing.retryPeriodMs, deadline() - this.clock.monotonic()), signal);
     }
   }
 
-  private raceDeadline(attempt: Promise<boolean>, deadline: number): Promise<boolean> {
+  /** False at the deadline, and the attempt's request is cancelled there: nothing of it stays in flight. */
+  private raceDeadline(attempt: (signal: AbortSignal) => Promise<boolean>, deadline: number): Promise<boolean> {
+    const cancel = new AbortController();
     return new Promise((resolve) => {
-      const cancel = this.clock.after(deadline - this.clock.monotonic(), () => {
+      const stopTimer = this.clock.after(deadline - this.clock.monotonic(), () => {
+        cancel.abort(new Error("renew deadline reached"));
         resolve(false);
       });
-      void attempt.then((ok) => {
-        cancel();
+      void attempt(cancel.signal).then((ok) => {
+        stopTimer();
         resolve(ok);
       });
     });
@@ -285,20 +288,20 @@ export class Elector {
    * One round of client-go's tryAcquireOrRenew: renew optimistically if leading, else read (or
    * use what the watch delivered), decide, and write conditionally. Never throws.
    */
-  private async attempt(): Promise<boolean> {
+  private async attempt(signal?: AbortSignal): Promise<boolean> {
     const term = this.term;
     const startedAt = this.clock.monotonic();
     const now = this.clock.wall();
     try {
       if (term && !this.stale) {
         // 1. Fast path: the record we wrote last is assumed current.
-        const renewed = await this.write(this.ownRecord(term, now), term, startedAt, "update");
+        const renewed = await this.write(this.ownRecord(term, now), term, startedAt, "update", signal);
         if (renewed) return true;
       }
       // 2. Read the record, unless the watch has already told us what it is.
       let state = this.observed;
       if (this.stale || !this.known || !this.watchConnected) {
-        state = await this.lock.get();
+        state = await this.lock.get(signal);
         this.observe(state);
         this.known = true;
         this.stale = false;
@@ -306,19 +309,19 @@ export class Elector {
       }
       if (!state) {
         const record = this.newRecord(now, 0);
-        return await this.write(record, undefined, startedAt, "create");
+        return await this.write(record, undefined, startedAt, "create", signal);
       }
       this.reportMalformed(state);
       // 3. Decide from the record and the local time at which it last changed.
       if (term) {
         if (this.observedLoss(term)) return false;
         this.slowpathTotal += 1;
-        return await this.write(this.ownRecord(term, now), term, startedAt, "update");
+        return await this.write(this.ownRecord(term, now), term, startedAt, "update", signal);
       }
       if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
       // 4. Take it: a new term, so a new token, even if the identity matches the previous holder.
       const record = this.newRecord(now, state.record.leaderTransitions + 1);
-      return await this.write(record, undefined, startedAt, "update");
+      return await this.write(record, undefined, startedAt, "update", signal);
     } catch (err) {
       this.stale = true;
       this.failures += 1;
@@ -329,11 +332,17 @@ export class Elector {
   }
 
   /** Writes a record; true when it is now ours. Conflicts are lost races, other errors propagate. */
-  private async write(record: LeaderElectionRecord, term: Term | undefined, startedAt: number, how: "create" | "update"): Promise<boolean> {
+  private async write(
+    record: LeaderElectionRecord,
+    term: Term | undefined,
+    startedAt: number,
+    how: "create" | "update",
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     let state: LockState;
     this.unanswered = undefined;
     try {
-      state = how === "create" ? await this.lock.create(record) : await this.lock.update(record);
+      state = how === "create" ? await this.lock.create(record, signal) : await this.lock.update(record, signal);
     } catch (err) {
       if (!term) {
         this.unanswered = { record, startedAt };

@@ -23,15 +23,19 @@ export interface Lock {
   readonly identity: string;
   /** For logs: `leases/ns/name`. */
   describe(): string;
-  /** The current state; undefined when the lock object does not exist. */
-  get(): Promise<LockState | undefined>;
+  /**
+   * The current state; undefined when the lock object does not exist. Every request takes a
+   * `signal` that cancels it: a write cancelled in flight may still have landed (the elector's
+   * lost-answer rule covers it as it covers an answer lost on the way back).
+   */
+  get(signal?: AbortSignal): Promise<LockState | undefined>;
   /** Creates the lock object holding `record`; a ConflictError if it already exists. */
-  create(record: LeaderElectionRecord): Promise<LockState>;
+  create(record: LeaderElectionRecord, signal?: AbortSignal): Promise<LockState>;
   /**
    * Replaces the record, conditional on the object being unchanged since this lock last saw it
    * (by get, create, update or watch); a ConflictError when it has changed. Annotations are kept.
    */
-  update(record: LeaderElectionRecord): Promise<LockState>;
+  update(record: LeaderElectionRecord, signal?: AbortSignal): Promise<LockState>;
   /**
    * Streams the lock object's changes until the returned function is called. `onState` receives
    * every change (undefined once deleted); `onStatus` tells whether the stream is connected, so

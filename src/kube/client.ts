@@ -78,7 +78,7 @@ export class KubeClient {
    * Sends `body` as JSON (or as `contentType`, a patch type) and parses the JSON answer; an
    * ApiError for any status but 2xx.
    */
-  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number; contentType?: string }): Promise<T> {
+  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number; contentType?: string; signal?: AbortSignal }): Promise<T> {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
     return new Promise<T>((resolve, reject) => {
       const req = this.transport.request(this.url(path), { method, agent: this.pool, headers: this.headers(payload, options.contentType) }, (res) => {
@@ -95,9 +95,16 @@ export class KubeClient {
       });
       // A hung connection must not stall a renewal past its deadline.
       const timer = setTimeout(() => req.destroy(new Error(`no response within ${options.timeoutMs} ms`)), options.timeoutMs);
+      // Cancelled, not abandoned: the connection goes, and with it any answer still on its way.
+      const abort = (): void => {
+        req.destroy(new Error(`${method} ${path}: cancelled`, { cause: options.signal?.reason }));
+      };
+      if (options.signal?.aborted) abort();
+      options.signal?.addEventListener("abort", abort, { once: true });
       req.once("error", reject);
       req.once("close", () => {
         clearTimeout(timer);
+        options.signal?.removeEventListener("abort", abort);
         // Settles nothing if the answer was complete; otherwise the connection died under it.
         reject(new Error(`${method} ${path}: the connection closed before the answer was complete`));
       });
@@ -105,8 +112,11 @@ export class KubeClient {
     });
   }
 
-  /** Streams the watch events of a collection; returns stop(). */
-  watch<T>(path: string, query: Record<string, string>, handlers: WatchHandlers<T>): () => void {
+  /**
+   * Streams the watch events of a collection; returns stop(). A watch that sends nothing, not even
+   * a bookmark, for `idleTimeoutMs` (by default past its own server-side timeout) is closed as hung.
+   */
+  watch<T>(path: string, query: Record<string, string>, handlers: WatchHandlers<T>, idleTimeoutMs?: number): () => void {
     const timeoutSeconds = WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
     const params = new URLSearchParams({ ...query, watch: "true", allowWatchBookmarks: "true", timeoutSeconds: String(timeoutSeconds) });
     let stopped = false;
@@ -162,8 +172,9 @@ export class KubeClient {
         res.once("error", close);
       },
     );
-    req.setTimeout(timeoutSeconds * 1000 + WATCH_GRACE_MS, () => {
-      fail(new Error(`watch ${path}: no data past its timeout`));
+    const idleMs = idleTimeoutMs ?? timeoutSeconds * 1000 + WATCH_GRACE_MS;
+    req.setTimeout(idleMs, () => {
+      fail(new Error(`watch ${path}: no data for ${String(idleMs)} ms`));
     });
     req.once("error", close);
     req.once("close", () => {

@@ -6,7 +6,7 @@
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type ObjectCache } from "@kubernetes/client-node";
 import type { Log } from "../election/log.ts";
-import { ObjectIndex } from "./objectindex.ts";
+import { ObjectIndex } from "../kube/objectindex.ts";
 
 export interface InformerOptions<T extends KubernetesObject> {
   kc: KubeConfig;

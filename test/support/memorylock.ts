@@ -76,6 +76,12 @@ export class MemoryLock implements Lock {
   /** While true, watch events are not delivered (a silently hung watch). */
   watchHung = false;
   requests = 0;
+  /** Requests waiting for an answer that comes only with their cancellation or unstall(). */
+  private readonly stalledRequests = new Set<() => void>();
+  /** While true, requests get no answer until they are cancelled (or unstall() times them out). */
+  stalled = false;
+  /** Requests cancelled by their signal while in flight. */
+  cancelled = 0;
   /**
    * The next write lands but its answer is lost: a timeout, or a 409 (ConflictError). With
    * `afterEvent`, the answer fails only once the write's watch event has been delivered; with
@@ -98,23 +104,23 @@ export class MemoryLock implements Lock {
     return `memory/${this.identity}`;
   }
 
-  get(): Promise<LockState | undefined> {
-    return this.request(() => {
+  get(signal?: AbortSignal): Promise<LockState | undefined> {
+    return this.request(signal, () => {
       this.seen = this.store.stored?.version;
       return this.store.state();
     });
   }
 
-  create(record: LeaderElectionRecord): Promise<LockState> {
-    return this.write(() => {
+  create(record: LeaderElectionRecord, signal?: AbortSignal): Promise<LockState> {
+    return this.write(signal, () => {
       if (this.store.stored) throw new ConflictError("already exists");
       this.seen = this.store.put(this.identity, record, undefined);
       return this.current();
     });
   }
 
-  update(record: LeaderElectionRecord): Promise<LockState> {
-    return this.write(() => {
+  update(record: LeaderElectionRecord, signal?: AbortSignal): Promise<LockState> {
+    return this.write(signal, () => {
       this.seen = this.store.put(this.identity, record, this.seen ?? -1);
       return this.current();
     });
@@ -131,6 +137,13 @@ export class MemoryLock implements Lock {
       unsubscribe();
       this.onState = undefined;
     };
+  }
+
+  /** Answers again; the requests still stalled time out. */
+  unstall(): void {
+    this.stalled = false;
+    for (const timedOut of this.stalledRequests) timedOut();
+    this.stalledRequests.clear();
   }
 
   /** Reports the watch as (dis)connected; while disconnected it delivers nothing. */
@@ -151,8 +164,8 @@ export class MemoryLock implements Lock {
     return state;
   }
 
-  private async write(fn: () => LockState): Promise<LockState> {
-    const state = await this.request(fn);
+  private async write(signal: AbortSignal | undefined, fn: () => LockState): Promise<LockState> {
+    const state = await this.request(signal, fn);
     const lost = this.loseNextAnswer;
     if (!lost) return state;
     this.loseNextAnswer = undefined;
@@ -161,9 +174,23 @@ export class MemoryLock implements Lock {
     throw lost.as === "conflict" ? new ConflictError("conflict") : new Error("no response within 1500 ms");
   }
 
-  private async request<T>(fn: () => T): Promise<T> {
+  private async request<T>(signal: AbortSignal | undefined, fn: () => T): Promise<T> {
     this.requests += 1;
     await Promise.resolve();
+    if (this.stalled) {
+      const cancelled = await new Promise<boolean>((resolve) => {
+        const timedOut = (): void => {
+          resolve(false);
+        };
+        this.stalledRequests.add(timedOut);
+        signal?.addEventListener("abort", () => {
+          this.stalledRequests.delete(timedOut);
+          resolve(true);
+        });
+      });
+      if (cancelled) this.cancelled += 1;
+      throw new Error(cancelled ? "cancelled" : "no response within 1500 ms");
+    }
     if (this.unreachable) throw new Error("connect ECONNREFUSED 127.0.0.1:6443");
     return fn();
   }

@@ -408,3 +408,16 @@ test("a follower stops naming a leader whose lease has expired by its own observ
   b.lock.unreachable = false;
   await Promise.all([a.stop(), b.stop()]);
 });
+
+test("a renewal that gets no answer is cancelled at the renew deadline, not left in flight", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  const a = candidate("a", store, clock, monitor);
+  await clock.advance(0);
+  assert.equal(a.elector.isLeader(), true);
+  a.lock.stalled = true;
+  await clock.advance(RD + RP);
+  assert.deepEqual(monitor.stops, [{ id: "a", reason: "renew-deadline" }]);
+  assert.equal(a.lock.cancelled, 1, "the renewal in flight at the deadline was not cancelled");
+  a.lock.unstall();
+  await a.stop();
+});

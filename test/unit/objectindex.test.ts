@@ -1,7 +1,7 @@
 /** The operator's informer index: objects found under the keys they have now, and only those. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ObjectIndex } from "../../src/operator/objectindex.ts";
+import { ObjectIndex } from "../../src/kube/objectindex.ts";
 
 test("an object is found under its keys, moves when they change, and leaves nothing when removed", () => {
   const index = new ObjectIndex();
