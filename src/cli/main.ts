@@ -50,13 +50,7 @@ async function main(argv: string[]): Promise<number> {
         console.log(OPERATOR_USAGE);
         return 0;
       }
-      // client-node fetches through undici, whose HTTP parser is WebAssembly: gone in V8's lite mode.
-      if (!("WebAssembly" in globalThis))
-        throw new ConfigError(
-          "the operator needs WebAssembly, which --lite-mode turns off: run it as node dist/cli/main.js operator" +
-            " (the image's ENTRYPOINT adds --lite-mode for the agent)",
-        );
-      // Loaded only here: the agent never pays for client-node.
+      // Loaded only here: the agent never loads the operator's code.
       const { runOperator } = await import("../operator/operator.ts");
       return runOperator(config, logger());
     }

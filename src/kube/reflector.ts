@@ -71,13 +71,13 @@ export class Reflector<T extends KubeObject> {
   private apply(event: WatcherEvent<T>): void {
     switch (event.type) {
       case "Init":
-        this.relisted = new Map();
+        this.relisted = new Map<string, T>();
         return;
       case "InitApply":
         this.relisted?.set(idOf(decoded(event.object)), event.object);
         return;
       case "InitDone":
-        this.swap(this.relisted ?? new Map());
+        this.swap(this.relisted ?? new Map<string, T>());
         this.relisted = undefined;
         if (!this.isSynced) {
           this.isSynced = true;

@@ -78,14 +78,15 @@ export class Watcher<T extends KubeObject> {
     await this.done;
   }
 
-  private get stopped(): boolean {
+  /** A method, not a getter: it changes across awaits, which narrowing cannot see. */
+  private stopped(): boolean {
     return this.stopping.signal.aborted;
   }
 
   private async run(): Promise<void> {
     /** Where the next watch starts; undefined when a (re)list must come first. */
     let resourceVersion: string | undefined;
-    while (!this.stopped) {
+    while (!this.stopped()) {
       try {
         if (resourceVersion === undefined) {
           resourceVersion = await this.relist();
@@ -93,7 +94,7 @@ export class Watcher<T extends KubeObject> {
         }
         resourceVersion = await this.watchFrom(resourceVersion);
       } catch (err) {
-        if (this.stopped) return;
+        if (this.stopped()) return;
         const error = err instanceof Error ? err : new Error(String(err));
         if (isGone(error)) resourceVersion = undefined;
         const delay = this.backoff.next();
@@ -105,7 +106,7 @@ export class Watcher<T extends KubeObject> {
 
   private async relist(): Promise<string> {
     const listing = await (this.options.list ?? ((signal) => this.listPages(signal)))(this.stopping.signal);
-    if (this.stopped) return listing.resourceVersion;
+    if (this.stopped()) return listing.resourceVersion;
     this.onEvent({ type: "Init" });
     for (const object of listing.items) this.onEvent({ type: "InitApply", object });
     this.onEvent({ type: "InitDone" });
@@ -131,7 +132,7 @@ export class Watcher<T extends KubeObject> {
   /** One watch, until it ends: resolves with the last resourceVersion seen, rejects with why it failed. */
   private watchFrom(resourceVersion: string): Promise<string> {
     let latest = resourceVersion;
-    if (this.stopped) return Promise.resolve(latest);
+    if (this.stopped()) return Promise.resolve(latest);
     return new Promise((resolve, reject) => {
       // A stopped watch reports no close: stopping ends this one.
       const stopped = (): void => {

@@ -7,6 +7,8 @@ export const PLURAL = "elections";
 /** Held on every Election whose routing the operator may have touched, until it is undone. */
 export const FINALIZER = "elector.dev/cleanup";
 export const MANAGED_BY = "elector.dev";
+/** The label by which the EndpointSlice controller leaves elector's slices alone, and the operator watches only its own. */
+export const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
 export const HISTORY_LIMIT = 10;
 
 export interface LabelSelector {
@@ -66,4 +68,9 @@ export interface Election extends KubernetesObject {
 
 export function leaseNameOf(election: Election): string {
   return election.spec.leaseName ?? election.metadata.name;
+}
+
+/** The work queue's key of an Election, as client-go's MetaNamespaceKeyFunc makes it. */
+export function keyOf(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
 }

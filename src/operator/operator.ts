@@ -7,7 +7,6 @@
  * than by shutting down exits with code 1 so that it restarts clean, as controller-runtime does.
  */
 import type { Server } from "node:http";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { systemClock } from "../election/clock.ts";
 import { Elector } from "../election/elector.ts";
@@ -16,31 +15,66 @@ import { requestTimeoutMs } from "../election/timing.ts";
 import { createLock } from "../election/locks/index.ts";
 import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
-import { findKubeconfig, loadConnection } from "../kube/kubeconfig.ts";
+import { loadConnection } from "../kube/kubeconfig.ts";
 import { CONTENT_TYPE, Histogram, processFamilies, render, type Family } from "../metrics/exposition.ts";
 import { masterStatus } from "../metrics/leaderelection.ts";
 import { EXIT_LOST_LEADERSHIP, onTerminationSignals } from "../process/signals.ts";
 import type { OperatorConfig } from "./config.ts";
+import type { Election } from "./election.ts";
 import { ElectionController } from "./controller.ts";
+import { WorkQueue } from "./queue.ts";
+import { runWorkers } from "./runner.ts";
+import { Watches } from "./watches.ts";
+import { ApiWriter } from "./writes.ts";
 
 export async function runOperator(config: OperatorConfig, log: Logger): Promise<number> {
   const client = new KubeClient(loadConnection(config.kubeconfig));
-  const kc = clientNodeConfig(config.kubeconfig);
   const reconciles = { success: 0, error: 0 };
   const durations = new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
-  const controller = new ElectionController({
-    kc,
+  /** A controller request that hangs longer fails, and its reconcile is retried with backoff. */
+  const controllerTimeoutMs = 10_000;
+  const queue = new WorkQueue(systemClock);
+  const watches = new Watches({
     client,
     ...(config.namespace ? { namespace: config.namespace } : {}),
-    identity: config.leaderElection?.identity ?? "elector-operator",
+    requestTimeoutMs: controllerTimeoutMs,
     clock: systemClock,
     log,
-    workers: config.workers,
-    onReconcile: (outcome, seconds) => {
-      reconciles[outcome] += 1;
-      durations.observe(seconds);
+    onConcern: (key) => {
+      queue.add(key);
     },
   });
+  const identity = config.leaderElection?.identity ?? "elector-operator";
+  const controller = new ElectionController(
+    watches,
+    new ApiWriter(client, { identity, clock: systemClock, log, requestTimeoutMs: controllerTimeoutMs }),
+    systemClock,
+    log,
+  );
+  /** The controller, from its caches' first lists until `signal` aborts. */
+  const runController = async (signal: AbortSignal): Promise<void> => {
+    const stop = (): void => {
+      queue.shutDown();
+    };
+    signal.addEventListener("abort", stop);
+    try {
+      await watches.start();
+      log.info({ elections: watches.all().length }, "caches synced; reconciling");
+      await runWorkers({
+        queue,
+        reconcile: (key) => controller.reconcile(key),
+        workers: config.workers,
+        log,
+        onReconcile: (outcome, seconds) => {
+          reconciles[outcome] += 1;
+          durations.observe(seconds);
+        },
+      });
+    } finally {
+      signal.removeEventListener("abort", stop);
+      await watches.stop();
+    }
+  };
   const shutdown = new AbortController();
   let exitCode = 0;
   let elector: Elector | undefined;
@@ -54,7 +88,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       log,
       callbacks: {
         onStartedLeading: ({ signal }) => {
-          running = controller.run(signal).catch((err: unknown) => {
+          running = runController(signal).catch((err: unknown) => {
             log.error({ err: err instanceof Error ? err.message : String(err) }, "the controller failed; exiting");
             exitCode = 1;
             shutdown.abort();
@@ -85,10 +119,10 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
         ],
       },
       { name: "elector_operator_reconcile_duration_seconds", help: "How long reconciles of Elections take.", type: "histogram", samples: durations.samples() },
-      { name: "elector_operator_queue_depth", help: "Elections waiting to be reconciled.", type: "gauge", samples: [{ value: controller.queue.length }] },
+      { name: "elector_operator_queue_depth", help: "Elections waiting to be reconciled.", type: "gauge", samples: [{ value: queue.length }] },
     ];
     if (elector) families.push(masterStatus(config.leaderElection?.lease ?? "", leads()));
-    if (leads()) families.push(...electionFamilies(controller));
+    if (leads()) families.push(...electionFamilies(watches.all()));
     return render([...families, ...processFamilies()]);
   };
 
@@ -103,7 +137,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       "/healthz": healthz(() => elector !== undefined && isWedged(elector.status(), config.leaderElection?.timing.leaseDurationMs ?? 0, performance.now())),
       "/readyz": () => {
         // A standby is ready once it knows who leads; the leader once its caches are synced.
-        const ready = elector ? elector.status().synced && (!leads() || controller.synced) : controller.synced;
+        const ready = elector ? elector.status().synced && (!leads() || watches.synced) : watches.synced;
         return { code: ready ? 200 : 503, body: { status: ready ? "ok" : "caches not synced yet" } };
       },
     });
@@ -121,7 +155,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   });
   try {
     if (elector) await elector.run(shutdown.signal);
-    else await controller.run(shutdown.signal);
+    else await runController(shutdown.signal);
   } finally {
     stopListening();
     for (const server of servers) closeServer(server);
@@ -129,21 +163,9 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   return exitCode;
 }
 
-/** client-node reads the same kubeconfig the operator's own client does, for the informers. */
-function clientNodeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  const source = findKubeconfig(file);
-  if (source.inCluster) kc.loadFromCluster();
-  else if (source.files.length === 1 && source.files[0]) kc.loadFromFile(source.files[0]);
-  // Several files in $KUBECONFIG: client-node merges them as kubectl does.
-  else kc.loadFromDefault();
-  return kc;
-}
-
 /** Per-Election series, from the controller's cache: who leads, how often it changed, and readiness. */
-function electionFamilies(controller: ElectionController): Family[] {
-  const elections = controller.elections();
-  const labels = (e: (typeof elections)[number]): Record<string, string> => ({ namespace: e.metadata.namespace, election: e.metadata.name });
+function electionFamilies(elections: Election[]): Family[] {
+  const labels = (e: Election): Record<string, string> => ({ namespace: e.metadata.namespace, election: e.metadata.name });
   return [
     {
       name: "elector_election_leader_info",

@@ -30,6 +30,8 @@ export interface ControlPlane {
   server: string;
   kubeconfig: string;
   kubectl: string;
+  /** etcd's client URL, as the supervisor reaches it. */
+  etcd: string;
   pki: Pki;
   /** The process `down` signals: the supervisor, or with a node PID 1 of the cluster's namespaces. */
   rootPid: number;
@@ -133,6 +135,9 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
         command: bins.kubeApiserver,
         args: [
           `--etcd-servers=${etcdUrl}`,
+          // Watches of podtemplates (which nothing here uses) read etcd itself, not the watch cache,
+          // so that compacting etcd gives them the 410 Gone a real cluster gives a long-disconnected watch.
+          "--watch-cache-sizes=podtemplates#0",
           `--cert-dir=${join(dir, "pki")}`,
           `--tls-cert-file=${pki.servingCert}`,
           `--tls-private-key-file=${pki.servingKey}`,
@@ -179,6 +184,7 @@ export async function up(dir: string, options: UpOptions = {}): Promise<ControlP
       server,
       kubeconfig,
       kubectl: bins.kubectl,
+      etcd: etcdUrl,
       pki,
       rootPid,
       launcherPid,
@@ -367,13 +373,32 @@ export async function restartApiServer(plane: ControlPlane, whileDown: () => Pro
   }
 }
 
-/** GET `url` from inside the cluster's network namespace (a pod IP, a ClusterIP), by its supervisor. */
-export async function clusterFetch(plane: ControlPlane, url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  const answer = JSON.parse(await supervisorRequest(plane, "GET", `/fetch?timeout=${String(timeoutMs)}&url=${encodeURIComponent(url)}`)) as {
+/**
+ * GET `url` from inside the cluster's network namespace (a pod IP, a ClusterIP), by its supervisor;
+ * with `post`, POST that JSON instead.
+ */
+export async function clusterFetch(plane: ControlPlane, url: string, timeoutMs = 2000, post?: string): Promise<{ status: number; body: string }> {
+  const query = `timeout=${String(timeoutMs)}&url=${encodeURIComponent(url)}${post === undefined ? "" : `&post=${encodeURIComponent(post)}`}`;
+  const answer = JSON.parse(await supervisorRequest(plane, "GET", `/fetch?${query}`)) as {
     status: number;
     body: string;
   };
   return answer;
+}
+
+/**
+ * Compacts etcd's history up to its current revision, as the API server does every five minutes:
+ * a watch resuming from an older resourceVersion then gets 410 Gone. Resolves with that revision.
+ */
+export async function compactEtcd(plane: ControlPlane): Promise<number> {
+  const call = async (path: string, body: object): Promise<{ header?: { revision?: string } }> => {
+    const answer = await clusterFetch(plane, `${plane.etcd}${path}`, 10_000, JSON.stringify(body));
+    if (answer.status !== 200) throw new Error(`etcd ${path}: ${String(answer.status)} ${answer.body}`);
+    return JSON.parse(answer.body) as { header?: { revision?: string } };
+  };
+  const revision = Number((await call("/v3/kv/range", { key: Buffer.from("/").toString("base64") })).header?.revision ?? 0);
+  await call("/v3/kv/compaction", { revision: String(revision), physical: true });
+  return revision;
 }
 
 /** Runs a command inside the cluster's namespaces (network, mount, UTS, PID); resolves with its exit code. */

@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { readFile, rm } from "node:fs/promises";
-import { createServer as createHttpServer, get as httpGet } from "node:http";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -53,9 +53,10 @@ const STOP_GRACE_MS = 10_000;
  * healthz), on a connection of its own: kube-proxy routes connections, not requests, so a kept-alive
  * connection would go on reaching the pod it reached first.
  */
-function fetchInside(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+function fetchInside(url: string, timeoutMs: number, post?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = httpGet(url, { agent: false, timeout: timeoutMs, headers: { connection: "close" } }, (res) => {
+    const headers = { connection: "close", ...(post === undefined ? {} : { "content-type": "application/json" }) };
+    const req = httpRequest(url, { method: post === undefined ? "GET" : "POST", agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
       res.on("end", () => {
@@ -66,6 +67,7 @@ function fetchInside(url: string, timeoutMs: number): Promise<{ status: number; 
       });
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${String(timeoutMs)} ms`)));
+    req.end(post);
     req.on("error", (err) => {
       resolve({ status: 0, body: err.message });
     });
@@ -115,7 +117,8 @@ async function main(dir: string): Promise<void> {
     const [, verb, name = ""] = url.pathname.split("/");
     if (method === "GET" && verb === "status") return [200, status];
     if (method === "GET" && verb === "fetch") {
-      return [200, await fetchInside(url.searchParams.get("url") ?? "", Number(url.searchParams.get("timeout") ?? 2000))];
+      const post = url.searchParams.get("post") ?? undefined;
+      return [200, await fetchInside(url.searchParams.get("url") ?? "", Number(url.searchParams.get("timeout") ?? 2000), post)];
     }
     const step = config.steps.find((s) => s.name === name && !s.oneshot);
     if (method !== "POST" || !step) return [404, { error: `no such request: ${method} ${url.pathname}` }];

@@ -17,14 +17,18 @@ export interface Fault {
 
 /** The request reaches the API server, but its answer never reaches the client. */
 export const LOSE_ANSWER = "lose-answer";
+/** The answer's status and headers reach the client, its body never does: a watch gone silent. */
+export const STALL = "stall";
 
 export interface FaultProxy {
   /** The fault for a request, or undefined to forward it. */
-  inject: (req: IncomingMessage) => Fault | typeof LOSE_ANSWER | undefined;
+  inject: (req: IncomingMessage) => Fault | typeof LOSE_ANSWER | typeof STALL | undefined;
   /** How many requests were answered with a fault. */
   injected: number;
   /** A kubeconfig that points at the proxy. */
   kubeconfig: string;
+  /** Drops every open connection (watches included), as a load balancer that restarts would. */
+  cutAll(): void;
   close(): void;
 }
 
@@ -33,10 +37,10 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
     [plane.pki.caCert, plane.pki.adminCert, plane.pki.adminKey, plane.pki.servingCert, plane.pki.servingKey].map((f) => readFile(f)),
   );
   const upstream = new URL(plane.server);
-  const proxy: FaultProxy = { inject: () => undefined, injected: 0, kubeconfig: kubeconfigPath, close: () => undefined };
+  const proxy: FaultProxy = { inject: () => undefined, injected: 0, kubeconfig: kubeconfigPath, cutAll: () => undefined, close: () => undefined };
   const server: Server = createServer({ cert: servingCert, key: servingKey }, (req, res) => {
     const fault = proxy.inject(req);
-    if (fault && fault !== LOSE_ANSWER) {
+    if (fault && fault !== LOSE_ANSWER && fault !== STALL) {
       proxy.injected += 1;
       const status = { kind: "Status", apiVersion: "v1", status: "Failure", message: `injected ${fault.code}`, reason: fault.reason, code: fault.code };
       res.writeHead(fault.code, { "content-type": "application/json", ...(fault.code === 429 ? { "retry-after": "1" } : {}) });
@@ -53,6 +57,12 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
           return;
         }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        if (fault === STALL) {
+          proxy.injected += 1;
+          res.flushHeaders();
+          upstreamRes.resume();
+          return;
+        }
         upstreamRes.pipe(res);
       },
     );
@@ -64,6 +74,9 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const text = await readFile(plane.kubeconfig, "utf8");
   await writeFile(kubeconfigPath, text.replace(/server: .*/, `server: https://127.0.0.1:${port}`));
+  proxy.cutAll = () => {
+    server.closeAllConnections();
+  };
   proxy.close = () => {
     server.closeAllConnections();
     server.close();
