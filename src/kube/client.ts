@@ -5,6 +5,7 @@
  * the agent runs in every member pod, so its footprint is multiplied by the fleet.
  */
 import type * as Http from "node:http";
+import type { Credentials } from "./execcredential.ts";
 import type { Connection } from "./kubeconfig.ts";
 
 // Not `import "node:http"`: its ESM namespace reads every export, and the lazy ones load undici
@@ -55,35 +56,27 @@ export class KubeClient {
   private readonly connection: Connection;
   private readonly base: URL;
   private readonly transport: typeof https | typeof http;
-  private readonly pool: Http.Agent;
+  /** The connection pool, made for the client certificate it presents. */
+  private pool: { agent: Http.Agent; cert: Buffer | undefined } | undefined;
 
   constructor(connection: Connection) {
     this.connection = connection;
     this.base = new URL(connection.server);
-    const secure = this.base.protocol === "https:";
-    this.transport = secure ? https : http;
-    this.pool = secure
-      ? new https.Agent({
-          keepAlive: true,
-          ...(connection.ca ? { ca: connection.ca } : {}),
-          ...(connection.cert ? { cert: connection.cert } : {}),
-          ...(connection.key ? { key: connection.key } : {}),
-          ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
-          rejectUnauthorized: !connection.insecureSkipTlsVerify,
-        })
-      : new http.Agent({ keepAlive: true });
+    this.transport = this.base.protocol === "https:" ? https : http;
   }
 
   /**
    * Sends `body` as JSON (or as `contentType`, a patch type) and parses the JSON answer; an
    * ApiError for any status but 2xx.
    */
-  request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number; contentType?: string; signal?: AbortSignal }): Promise<T> {
+  async request<T>(method: string, path: string, options: { body?: unknown; timeoutMs: number; contentType?: string; signal?: AbortSignal }): Promise<T> {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const credentials = await this.connection.credentials();
     return new Promise<T>((resolve, reject) => {
-      const req = this.transport.request(this.url(path), { method, agent: this.pool, headers: this.headers(payload, options.contentType) }, (res) => {
+      const headers = this.headers(credentials, payload, options.contentType);
+      const req = this.transport.request(this.url(path), { method, agent: this.agentFor(credentials), headers }, (res) => {
         collect(res, (text) => {
-          if (!isSuccess(res.statusCode)) reject(statusError(res.statusCode ?? 0, text));
+          if (!isSuccess(res.statusCode)) reject(this.failure(res.statusCode ?? 0, text));
           else {
             try {
               resolve(JSON.parse(text) as T);
@@ -117,6 +110,23 @@ export class KubeClient {
    * a bookmark, for `idleTimeoutMs` (by default past its own server-side timeout) is closed as hung.
    */
   watch<T>(path: string, query: Record<string, string>, handlers: WatchHandlers<T>, idleTimeoutMs?: number): () => void {
+    let stopped = false;
+    let stopOpen: (() => void) | undefined;
+    this.connection.credentials().then(
+      (credentials) => {
+        if (!stopped) stopOpen = this.openWatch(credentials, path, query, handlers, idleTimeoutMs);
+      },
+      (err: unknown) => {
+        if (!stopped) handlers.onClosed(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    return () => {
+      stopped = true;
+      stopOpen?.();
+    };
+  }
+
+  private openWatch<T>(credentials: Credentials, path: string, query: Record<string, string>, handlers: WatchHandlers<T>, idleTimeoutMs?: number): () => void {
     const timeoutSeconds = WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
     const params = new URLSearchParams({ ...query, watch: "true", allowWatchBookmarks: "true", timeoutSeconds: String(timeoutSeconds) });
     let stopped = false;
@@ -134,12 +144,12 @@ export class KubeClient {
     };
     const req = this.transport.request(
       this.url(`${path}?${params.toString()}`),
-      { method: "GET", agent: this.pool, headers: this.headers(undefined) },
+      { method: "GET", agent: this.agentFor(credentials), headers: this.headers(credentials, undefined) },
       (res) => {
         if (res.statusCode !== 200) {
           // Synchronously on 'end': the request's 'close' follows in the same tick and must not win.
           collect(res, (text) => {
-            close(statusError(res.statusCode ?? 0, text));
+            close(this.failure(res.statusCode ?? 0, text));
           });
           return;
         }
@@ -191,8 +201,36 @@ export class KubeClient {
     return new URL(`${this.base.pathname.replace(/\/$/, "")}${path}`, this.base);
   }
 
-  private headers(payload: string | undefined, contentType = "application/json"): Http.OutgoingHttpHeaders {
-    const authorization = this.connection.authorization();
+  /**
+   * The pool for the credentials' client certificate. An exec plugin that hands over a new one gets
+   * a new pool, and the old one's connections close: their callers retry, watches reconnect.
+   */
+  private agentFor(credentials: Credentials): Http.Agent {
+    if (this.pool && sameBytes(this.pool.cert, credentials.cert)) return this.pool.agent;
+    this.pool?.agent.destroy();
+    const { ca, tlsServerName, insecureSkipTlsVerify } = this.connection;
+    const agent =
+      this.transport === https
+        ? new https.Agent({
+            keepAlive: true,
+            ...(ca ? { ca } : {}),
+            ...(credentials.cert && credentials.key ? { cert: credentials.cert, key: credentials.key } : {}),
+            ...(tlsServerName ? { servername: tlsServerName } : {}),
+            rejectUnauthorized: !insecureSkipTlsVerify,
+          })
+        : new http.Agent({ keepAlive: true });
+    this.pool = { agent, cert: credentials.cert };
+    return agent;
+  }
+
+  /** The error for a status; a 401 also tells the connection, so that an exec plugin runs again. */
+  private failure(code: number, body: string): ApiError {
+    if (code === 401) this.connection.rejected();
+    return statusError(code, body);
+  }
+
+  private headers(credentials: Credentials, payload: string | undefined, contentType = "application/json"): Http.OutgoingHttpHeaders {
+    const { authorization } = credentials;
     return {
       accept: "application/json",
       "user-agent": "elector",
@@ -200,6 +238,10 @@ export class KubeClient {
       ...(payload === undefined ? {} : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
     };
   }
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.equals(b));
 }
 
 function isSuccess(code: number | undefined): boolean {

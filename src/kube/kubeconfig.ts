@@ -6,12 +6,14 @@
  *
  * Supported: server CA (file or data) or insecure-skip-tls-verify, tls-server-name, client
  * certificates (file or data), bearer tokens (inline or tokenFile, re-read every minute as
- * client-go does for rotated service-account tokens), basic auth. Not supported, with a clear
- * error: exec credential plugins, auth-provider plugins and proxy-url; the agent runs in a pod,
- * where its service account needs none of them.
+ * client-go does for rotated service-account tokens), basic auth, and exec credential plugins
+ * (execcredential.ts), so that the operator run from a laptop reaches a managed cluster as kubectl
+ * does. Not supported, with a clear error: the auth-provider plugins client-go itself removed, and
+ * proxy-url.
  */
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { ExecCredentialSource, type Credentials } from "./execcredential.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.
 const { existsSync, readFileSync } = process.getBuiltinModule("node:fs");
@@ -30,12 +32,12 @@ export interface Connection {
   /** Base URL of the API server, without a trailing slash. */
   server: string;
   ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
   insecureSkipTlsVerify: boolean;
   tlsServerName?: string;
-  /** The Authorization header's value for the next request, if any. */
-  authorization: () => string | undefined;
+  /** What the next request authenticates with: an Authorization header, a client certificate, or both. */
+  credentials: () => Promise<Credentials>;
+  /** The server refused them (401): credentials that can be fetched anew (an exec plugin's) will be. */
+  rejected: () => void;
   /** Where this came from, for messages: a file path or "in-cluster". */
   source: string;
 }
@@ -86,7 +88,8 @@ function inCluster(around: Surroundings): Connection {
     server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
     ca: readOrFail(join(around.serviceAccountDir, "ca.crt"), "in-cluster"),
     insecureSkipTlsVerify: false,
-    authorization: bearerFromFile(join(around.serviceAccountDir, "token"), "in-cluster"),
+    credentials: headerOnly(bearerFromFile(join(around.serviceAccountDir, "token"), "in-cluster")),
+    rejected: () => undefined,
     source: "in-cluster",
   };
 }
@@ -135,12 +138,10 @@ function fromFiles(files: string[]): Connection {
 
   const server = typeof cluster.server === "string" ? cluster.server.replace(/\/+$/, "") : "";
   if (!/^https?:\/\/./.test(server)) throw new KubeconfigError(`kubeconfig ${where}: cluster "${clusterName}" has no http(s) server URL`);
-  for (const unsupported of ["exec", "auth-provider"]) {
-    if (user[unsupported] !== undefined) {
-      throw new KubeconfigError(
-        `kubeconfig ${where}: user "${userName}" uses an ${unsupported} plugin, which elector does not run; use a token or a client certificate`,
-      );
-    }
+  if (user["auth-provider"] !== undefined) {
+    throw new KubeconfigError(
+      `kubeconfig ${where}: user "${userName}" uses an auth-provider plugin, which client-go removed and elector does not run; use its exec plugin instead`,
+    );
   }
   if (cluster["proxy-url"] !== undefined)
     throw new KubeconfigError(`kubeconfig ${where}: cluster "${clusterName}" uses proxy-url, which elector does not support`);
@@ -153,16 +154,71 @@ function fromFiles(files: string[]): Connection {
     typeof user.username === "string" && typeof user.password === "string"
       ? `Basic ${Buffer.from(`${user.username}:${user.password}`).toString("base64")}`
       : undefined;
-  return {
+  const ca = dataOrFile(cluster, "certificate-authority", clusterFile);
+  const insecureSkipTlsVerify = cluster["insecure-skip-tls-verify"] === true;
+  const tlsServerName = typeof cluster["tls-server-name"] === "string" ? cluster["tls-server-name"] : undefined;
+  const cert = dataOrFile(user, "client-certificate", userFile);
+  const key = dataOrFile(user, "client-key", userFile);
+  const header = token ? () => `Bearer ${token}` : tokenFile ? bearerFromFile(tokenFile, userFile) : () => basic;
+  const connection = {
     server,
-    ca: dataOrFile(cluster, "certificate-authority", clusterFile),
-    cert: dataOrFile(user, "client-certificate", userFile),
-    key: dataOrFile(user, "client-key", userFile),
-    insecureSkipTlsVerify: cluster["insecure-skip-tls-verify"] === true,
-    ...(typeof cluster["tls-server-name"] === "string" ? { tlsServerName: cluster["tls-server-name"] } : {}),
-    authorization: token ? () => `Bearer ${token}` : tokenFile ? bearerFromFile(tokenFile, userFile) : () => basic,
+    ...(ca ? { ca } : {}),
+    insecureSkipTlsVerify,
+    ...(tlsServerName ? { tlsServerName } : {}),
+    credentials: (): Promise<Credentials> => Promise.resolve({ ...withHeader(header()), ...(cert && key ? { cert, key } : {}) }),
+    rejected: () => undefined,
     source: where,
   };
+  if (user.exec === undefined) return connection;
+  const plugin = execPlugin(section(user.exec), userFile, { server, ca, insecureSkipTlsVerify, tlsServerName }, `kubeconfig ${where}: user "${userName}"`);
+  // Static credentials beside the plugin's are kept, and the plugin's win where both give one.
+  return {
+    ...connection,
+    credentials: async () => ({ ...(await connection.credentials()), ...(await plugin.credentials()) }),
+    rejected: () => {
+      plugin.rejected();
+    },
+  };
+}
+
+/** The `exec` section, checked: a plugin that cannot run is named in one line before any request. */
+function execPlugin(
+  exec: Section,
+  kubeconfig: string,
+  cluster: { server: string; ca: Buffer | undefined; insecureSkipTlsVerify: boolean; tlsServerName: string | undefined },
+  who: string,
+): ExecCredentialSource {
+  const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []);
+  const env = (Array.isArray(exec.env) ? exec.env.map(section) : []).map((e) => ({ name: String(e.name ?? ""), value: String(e.value ?? "") }));
+  if (typeof exec.command !== "string" || exec.command === "") throw new KubeconfigError(`${who}: exec has no command`);
+  try {
+    return new ExecCredentialSource({
+      apiVersion: typeof exec.apiVersion === "string" ? exec.apiVersion : "",
+      command: exec.command,
+      args: strings(exec.args),
+      env: env.filter((e) => e.name !== ""),
+      ...(typeof exec.installHint === "string" ? { installHint: exec.installHint } : {}),
+      ...(typeof exec.interactiveMode === "string" ? { interactiveMode: exec.interactiveMode } : {}),
+      provideClusterInfo: exec.provideClusterInfo === true,
+      kubeconfig,
+      cluster: {
+        server: cluster.server,
+        ...(cluster.ca ? { "certificate-authority-data": cluster.ca.toString("base64") } : {}),
+        ...(cluster.insecureSkipTlsVerify ? { "insecure-skip-tls-verify": true } : {}),
+        ...(cluster.tlsServerName ? { "tls-server-name": cluster.tlsServerName } : {}),
+      },
+    });
+  } catch (err) {
+    throw new KubeconfigError(`${who}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+function withHeader(authorization: string | undefined): Credentials {
+  return authorization ? { authorization } : {};
+}
+
+function headerOnly(header: () => string): () => Promise<Credentials> {
+  return () => Promise.resolve({ authorization: header() });
 }
 
 function section(value: unknown): Section {

@@ -97,7 +97,7 @@ test("$KUBECONFIG lists files merged as kubectl merges them: the first to name a
   const env = { KUBECONFIG: `${join(dir, "absent")}:${first}:${second}` };
   const connection = loadConnection(undefined, nowhere(dir, env));
   assert.equal(connection.server, "https://127.0.0.1:1");
-  assert.ok(connection.cert, "the user comes from the second file");
+  assert.ok((await connection.credentials()).cert, "the user comes from the second file");
   await assert.rejects(new KubeClient(connection).request("GET", "/version", { timeoutMs: 2000 }), /ECONNREFUSED/);
 });
 
@@ -117,7 +117,14 @@ test("what the lookup cannot use is named in one line", async (t) => {
         "exec",
         `current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n${cluster}users: [{name: u, user: {exec: {command: aws}}}]\n`,
       ),
-      /user "u" uses an exec plugin, which elector does not run/,
+      /user "u": exec plugin aws: apiVersion "" is not one of client.authentication.k8s.io\/v1, /,
+    ],
+    [
+      await write(
+        "authprovider",
+        `current-context: x\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n${cluster}users: [{name: u, user: {auth-provider: {name: gcp}}}]\n`,
+      ),
+      /user "u" uses an auth-provider plugin, which client-go removed/,
     ],
     [
       await write("noserver", "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n"),
@@ -197,4 +204,69 @@ test("requests carry the server's Status on failure; a watch streams changes and
   t.after(stopRefused);
   await eventually("the refusal", () => Promise.resolve(refused.length > 0 || undefined));
   assert.deepEqual(refused, ["closed 404"]);
+});
+
+test("an exec credential plugin: its token is used and cached until it expires, it is told about the cluster, and its failure is one line", async (t) => {
+  const namespace = await testNamespace(t);
+  const dir = await scratchDir(t);
+  const { plane } = await testCluster();
+  await writeFile(join(dir, "token"), await serviceAccountToken(namespace));
+  // A plugin as cloud providers ship them: it logs each run, keeps what it was told, and answers
+  // with a token that expires two seconds from now.
+  await mkdir(join(dir, "bin"));
+  const plugin = join(dir, "bin", "get-token");
+  await writeFile(
+    plugin,
+    [
+      "#!/bin/sh",
+      'echo run >> "$RUNS"',
+      'printf "%s" "$KUBERNETES_EXEC_INFO" > "$RUNS.info"',
+      `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$(cat ${join(dir, "token")})" "$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)"`,
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  const runs = join(dir, "runs");
+  const kubeconfig = async (name: string, exec: string): Promise<string> => {
+    const file = join(dir, name);
+    await writeFile(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "current-context: cloud",
+        "contexts: [{name: cloud, context: {cluster: local, user: cloud}}]",
+        `clusters: [{name: local, cluster: {server: "${plane.server}", insecure-skip-tls-verify: true}}]`,
+        `users: [{name: cloud, user: {exec: ${exec}}}]`,
+        "",
+      ].join("\n"),
+    );
+    return file;
+  };
+  const file = await kubeconfig(
+    "exec.kubeconfig",
+    `{apiVersion: client.authentication.k8s.io/v1, command: bin/get-token, env: [{name: RUNS, value: "${runs}"}], provideClusterInfo: true, interactiveMode: Never}`,
+  );
+  const client = new KubeClient(loadConnection(file, nowhere(dir)));
+  const count = async (): Promise<number> => (await readFile(runs, "utf8")).trim().split("\n").length;
+
+  const names = await Promise.all([whoami(client), whoami(client), whoami(client)]);
+  assert.deepEqual(names, Array(3).fill(`system:serviceaccount:${namespace}:member`));
+  assert.equal(await count(), 1, "three requests at once share one run of the plugin");
+  await whoami(client);
+  assert.equal(await count(), 1, "an unexpired token is reused");
+  const info = JSON.parse(await readFile(`${runs}.info`, "utf8")) as { kind: string; spec: { interactive: boolean; cluster?: { server: string } } };
+  assert.deepEqual([info.kind, info.spec.interactive, info.spec.cluster?.server], ["ExecCredential", false, plane.server]);
+  await eventually("the token to expire and the plugin to run again", async () => {
+    await whoami(client);
+    return (await count()) === 2 ? true : undefined;
+  });
+
+  const broken = await kubeconfig(
+    "broken.kubeconfig",
+    "{apiVersion: client.authentication.k8s.io/v1, command: no-such-plugin, installHint: 'install it with: apt install no-such-plugin'}",
+  );
+  await assert.rejects(new KubeClient(loadConnection(broken, nowhere(dir))).request("GET", "/version", { timeoutMs: 2000 }), (err: Error) =>
+    /^exec plugin no-such-plugin: not found \(install it with: apt install no-such-plugin\)$/.test(err.message),
+  );
 });
