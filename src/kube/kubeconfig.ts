@@ -189,7 +189,10 @@ function execPlugin(
   who: string,
 ): ExecCredentialSource {
   const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []);
-  const env = (Array.isArray(exec.env) ? exec.env.map(section) : []).map((e) => ({ name: String(e.name ?? ""), value: String(e.value ?? "") }));
+  const env = (Array.isArray(exec.env) ? exec.env.map(section) : []).map((e) => ({
+    name: typeof e.name === "string" ? e.name : "",
+    value: typeof e.value === "string" ? e.value : "",
+  }));
   if (typeof exec.command !== "string" || exec.command === "") throw new KubeconfigError(`${who}: exec has no command`);
   try {
     return new ExecCredentialSource({

@@ -10,6 +10,32 @@ export function leaseView(lease: V1Lease, unchangedForMs: number): LeaseView {
   return { record: leaseSpecToRecord(lease.spec), preferredHolder: lease.metadata?.annotations?.[PREFERRED_HOLDER_ANNOTATION] ?? "", unchangedForMs };
 }
 
+/**
+ * What the operator caches of a pod: the fields podView, the candidate filter and the label writes
+ * read, and none of the rest (volumes, env, probes, container statuses, annotations), which is most
+ * of a pod. Applied as each pod arrives (watches.ts); nothing is ever written back from it.
+ */
+export function cachedPod(pod: V1Pod): V1Pod {
+  const { metadata, spec, status } = pod;
+  return defined({
+    metadata: defined({
+      name: metadata?.name,
+      namespace: metadata?.namespace,
+      uid: metadata?.uid,
+      resourceVersion: metadata?.resourceVersion,
+      labels: metadata?.labels,
+      deletionTimestamp: metadata?.deletionTimestamp,
+    }),
+    spec: defined({ nodeName: spec?.nodeName, containers: (spec?.containers ?? []).map((c) => defined({ name: c.name, ports: c.ports })) }),
+    status: defined({ phase: status?.phase, podIP: status?.podIP, conditions: status?.conditions?.filter((c) => c.type === "Ready") }),
+  });
+}
+
+/** `object` without its undefined fields, as JSON would have it. */
+function defined<T extends object>(object: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
 export function podView(pod: V1Pod): PodView {
   const ready = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
   return {

@@ -17,6 +17,7 @@ import { apiFailure } from "../kube/errors.ts";
 import { Reflector } from "../kube/reflector.ts";
 import { GROUP, keyOf, leaseNameOf, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type Election } from "./election.ts";
 import { matches } from "./selector.ts";
+import { cachedPod } from "./views.ts";
 
 /** What the controller reads: the caches, never the API server. */
 export interface ElectionCache {
@@ -163,6 +164,7 @@ export class Watches implements ElectionCache {
       }),
       pods: this.reflector<V1Pod>(`pods in ${namespace}`, `/api/v1/namespaces/${namespace}/pods`, {
         index: (pod) => Object.entries(pod.metadata?.labels ?? {}).map(([k, v]) => labelKey(namespace, k, v)),
+        transform: cachedPod,
         // A pod whose labels changed may have left an Election's selector: those that named it care too.
         onChange: (pod) => {
           const labels = pod.metadata?.labels ?? {};
@@ -199,7 +201,7 @@ export class Watches implements ElectionCache {
   private reflector<T extends { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }>(
     what: string,
     path: string,
-    options: { labelSelector?: string; index?: (object: T) => string[]; onChange: (object: T, deleted: boolean) => void },
+    options: { labelSelector?: string; index?: (object: T) => string[]; transform?: (object: T) => T; onChange: (object: T, deleted: boolean) => void },
   ): Reflector<T> {
     return new Reflector<T>(this.o.client, {
       path,

@@ -43,7 +43,7 @@ export class MemoryWorld implements ElectionCache, ElectionWriter {
   candidates(election: Election): V1Pod[] {
     const selector = election.spec.candidates?.selector;
     if (!selector) return [];
-    return copy([...this.pods.values()].filter((p) => p.metadata?.namespace === election.metadata.namespace && matches(selector, p.metadata?.labels ?? {})));
+    return copy([...this.pods.values()].filter((p) => p.metadata?.namespace === election.metadata.namespace && matches(selector, p.metadata.labels ?? {})));
   }
 
   service(namespace: string, name: string): V1Service | undefined {
@@ -93,9 +93,8 @@ export class MemoryWorld implements ElectionCache, ElectionWriter {
     return this.write(`label ${pod} ${key}=${value ?? "(removed)"}`, () => {
       const stored = this.pods.get(keyOf(namespace, pod));
       if (!stored) return; // gone: no error, as the writer treats 404
-      const labels = { ...(stored.metadata?.labels ?? {}) };
-      if (value === null) delete labels[key];
-      else labels[key] = value;
+      const labels = Object.fromEntries(Object.entries(stored.metadata?.labels ?? {}).filter(([k]) => k !== key));
+      if (value !== null) labels[key] = value;
       stored.metadata = { ...stored.metadata, labels };
       if (value !== null) {
         const carriers = [...this.pods.values()].filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[key] === value);
