@@ -28,7 +28,6 @@ import { readFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { formatMicroTime } from "../src/election/record.ts";
@@ -36,17 +35,16 @@ import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { loadConnection } from "../src/kube/kubeconfig.ts";
 import { withScratchPlane, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
-import { freePort } from "../test/support/agents.ts";
+import { freePort, SHIPPED } from "../test/support/agents.ts";
 import { createNamespace } from "../test/support/cluster.ts";
-import { candidatePod, installCrd, OPERATOR_NODE_FLAGS, podStatus } from "../test/support/operator.ts";
+import { candidatePod, installCrd, podStatus } from "../test/support/operator.ts";
 import { ms, row, rssMb, summarize, targetRow, writeSection, type Summary } from "./report.ts";
 
-const SHIPPED = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "30" },
     sizes: { type: "string", default: "1,1000,10000" },
-    variants: { type: "string", default: `shipped=${SHIPPED}|${OPERATOR_NODE_FLAGS.join(" ")}` },
+    variants: { type: "string", default: `shipped=${SHIPPED.entry}|${SHIPPED.nodeFlags.join(" ")}` },
     out: { type: "string", default: "docs/benchmarks.md" },
   },
 });
@@ -63,7 +61,7 @@ interface Variant {
 
 const VARIANTS: Variant[] = values.variants.split(";").map((spec) => {
   const name = spec.slice(0, spec.indexOf("="));
-  const [main = SHIPPED, flags = ""] = spec.slice(spec.indexOf("=") + 1).split("|");
+  const [main = SHIPPED.entry, flags = ""] = spec.slice(spec.indexOf("=") + 1).split("|");
   return { name, main, flags: flags.split(" ").filter((f) => f !== "") };
 });
 const CHANGES_PER_SECOND = 10;
@@ -449,7 +447,7 @@ function report(cells: Cell[], started: Date): string[] {
     `${String(cpus().length)} cores (${cpus()[0]?.model ?? "?"}), ${String(Math.round(totalmem() / 2 ** 30))} GiB; Node ${process.version}.`,
     "",
     "Reproduce: `npm run bench:operator` (`-- --sizes 1,1000 --seconds 10` for a quick look;",
-    '`-- --variants "a=dist/cli/main.js|--max-semi-space-size=1;b=/other/build/dist/cli/main.js|"` compares builds or flags).',
+    '`-- --variants "a=dist/cli/main.js|--lite-mode;b=/other/build/dist/cli/main.js|"` compares builds or flags).',
     "",
     "### Targets",
     "",

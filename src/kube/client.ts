@@ -98,6 +98,11 @@ export class KubeClient {
       req.once("close", () => {
         clearTimeout(timer);
         options.signal?.removeEventListener("abort", abort);
+        // Node's https Agent keeps the request that opened a pooled socket reachable for the
+        // socket's life (its TLS session listener); through `reject` it would keep this promise's
+        // answer too. Measured: the first list page of every socket, all 3,000 pods at 1,000 Elections.
+        req.removeListener("error", reject);
+        req.on("error", ignore);
         // Settles nothing if the answer was complete; otherwise the connection died under it.
         reject(new Error(`${method} ${path}: the connection closed before the answer was complete`));
       });
@@ -240,6 +245,10 @@ export class KubeClient {
   }
 }
 
+function ignore(): void {
+  // An error after the close: the request has been answered or failed already.
+}
+
 function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === b || (a !== undefined && b !== undefined && a.equals(b));
 }
@@ -253,10 +262,16 @@ function collect(res: Http.IncomingMessage, done: (text: string) => void): void 
   const chunks: Buffer[] = [];
   res.on("data", (chunk: Buffer) => chunks.push(chunk));
   res.once("end", () => {
-    done(Buffer.concat(chunks).toString("utf8"));
+    const body = Buffer.concat(chunks).toString("utf8");
+    // Emptied and let go, not left to the collector: the request that opened a pooled socket stays
+    // reachable (see request()), and through its response this array and `done`'s promise.
+    // Measured: 13.6 MB of answers at 1,000 Elections.
+    chunks.length = 0;
+    res.removeAllListeners("data");
+    done(body);
   });
   // A connection that dies mid-answer also closes the request, whose handler reports it.
-  res.once("error", () => undefined);
+  res.once("error", ignore);
 }
 
 /** The Status the API server sends with an error, or the bare code when the body is not one. */

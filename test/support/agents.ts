@@ -16,8 +16,8 @@ import { eventually, testCluster } from "./cluster.ts";
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 /**
- * The agent as shipped: the compiled entry (scripts/test.ts builds it) with the Node flags of the
- * image's ENTRYPOINT. The source cannot run in lite mode: Node's type stripping needs WebAssembly,
+ * elector as shipped, agent and operator alike: the compiled entry (scripts/test.ts builds it) with
+ * the Node flags of the image's ENTRYPOINT. The source cannot run in lite mode: Node's type stripping needs WebAssembly,
  * which lite mode turns off.
  */
 export const SHIPPED = { entry: fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)), nodeFlags: ["--lite-mode"] };

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { KubeClient, type KubeObject } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import type { Election } from "../../src/operator/election.ts";
-import { Agent, freePort } from "./agents.ts";
+import { Agent, freePort, SHIPPED } from "./agents.ts";
 import { eventually, kubectl, testCluster } from "./cluster.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -39,20 +39,23 @@ export interface RunningOperator {
 }
 
 /**
- * The Node flags the operator runs with in its Deployment: a young generation of 1 MB. Node 24's
- * default lets the operator's short-lived garbage pile up to about 100 MB more RSS at 1,000
- * Elections (docs/benchmarks.md). No --lite-mode: client-node's HTTP client needs WebAssembly.
+ * `elector operator` for one namespace, as a process of its own: from the TypeScript source (the
+ * demo's), or as shipped (`SHIPPED`: the compiled entry with the image's Node flags, which
+ * docs/benchmarks.md measured).
  */
-export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=1"];
-
-/** `elector operator` for one namespace, as a process of its own (the demo's too). */
-export async function launchOperator(kubeconfig: string, namespace: string, args: string[] = [], logLevel = "debug"): Promise<RunningOperator> {
+export async function launchOperator(
+  kubeconfig: string,
+  namespace: string,
+  args: string[] = [],
+  logLevel = "debug",
+  build: { entry: string; nodeFlags: string[] } = { entry: MAIN, nodeFlags: [] },
+): Promise<RunningOperator> {
   const [health, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
     [
-      ...OPERATOR_NODE_FLAGS,
-      MAIN,
+      ...build.nodeFlags,
+      build.entry,
       "operator",
       `--kubeconfig=${kubeconfig}`,
       `--namespace=${namespace}`,
@@ -65,11 +68,14 @@ export async function launchOperator(kubeconfig: string, namespace: string, args
   return { process: new Agent("operator", health, child, false), metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
 }
 
-/** `elector operator` for one namespace, stopped when the test ends; as cluster admin unless given a kubeconfig. */
+/**
+ * `elector operator` as shipped, for one namespace, stopped when the test ends; as cluster admin
+ * unless given a kubeconfig.
+ */
 export async function startOperator(t: TestContext, namespace: string, args: string[] = [], kubeconfig?: string): Promise<RunningOperator> {
   await installCrd();
   const { plane } = await testCluster();
-  const running = await launchOperator(kubeconfig ?? plane.kubeconfig, namespace, args);
+  const running = await launchOperator(kubeconfig ?? plane.kubeconfig, namespace, args, "debug", SHIPPED);
   const operator = running.process;
   t.after(async () => {
     // A test may have killed it already. One that does not exit on SIGTERM is a bug worth failing
