@@ -45,12 +45,8 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     },
   });
   const identity = config.leaderElection?.identity ?? "elector-operator";
-  const controller = new ElectionController(
-    watches,
-    new ApiWriter(client, { identity, clock: systemClock, log, requestTimeoutMs: controllerTimeoutMs }),
-    systemClock,
-    log,
-  );
+  const writer = new ApiWriter(client, { identity, clock: systemClock, log, requestTimeoutMs: controllerTimeoutMs });
+  const controller = new ElectionController(watches, writer, systemClock, log);
   /** The controller, from its caches' first lists until `signal` aborts. */
   const runController = async (signal: AbortSignal): Promise<void> => {
     const stop = (): void => {
@@ -72,7 +68,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       });
     } finally {
       signal.removeEventListener("abort", stop);
-      await watches.stop();
+      await Promise.all([watches.stop(), writer.stop()]);
     }
   };
   const shutdown = new AbortController();

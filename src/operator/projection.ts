@@ -102,6 +102,8 @@ export function project(world: World): Decision {
 
   const history = nextHistory(prev, record, world);
   if (history.changed) events.push(leadershipEvent(prev.leader ?? "", holder, history.ended));
+  // A new Election's first leader is news too, though no term ended.
+  else if (prev.observedGeneration === undefined && live) events.push(leadershipEvent("", holder, undefined));
 
   const conditions: Condition[] = [];
   const set = (type: ConditionType, ok: boolean, reason: string, message: string): void => {

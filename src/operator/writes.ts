@@ -5,12 +5,11 @@
  * ApiWriter sends it through elector's own client (src/kube/client.ts).
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Clock } from "../election/clock.ts";
-import type { Log } from "../election/log.ts";
-import { formatMicroTime, PREFERRED_HOLDER_ANNOTATION } from "../election/record.ts";
+import { PREFERRED_HOLDER_ANNOTATION } from "../election/record.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { apiFailure } from "../kube/errors.ts";
-import { FINALIZER, GROUP, keyOf, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type Election, type ElectionStatus } from "./election.ts";
+import { FINALIZER, GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type Election, type ElectionStatus } from "./election.ts";
+import { EventRecorder, type RecorderOptions } from "./events.ts";
 import type { DesiredSlice, ElectionEvent } from "./projection.ts";
 
 export interface ElectionWriter {
@@ -32,7 +31,7 @@ export interface ElectionWriter {
   putSlice(election: Election, name: string, desired: DesiredSlice, resourceVersion?: string): Promise<void>;
   /** A slice already gone is no error. */
   deleteSlice(namespace: string, name: string): Promise<void>;
-  /** An Event on the Election, and the same as one log line; a failure to record it is logged, not thrown. */
+  /** An Event on the Election (events.ts: repeats become a series), and the same as one log line; a failure is logged, not thrown. */
   recordEvent(election: Election, event: ElectionEvent): Promise<void>;
 }
 
@@ -46,13 +45,13 @@ export function sliceLabels(service: string): Record<string, string> {
 
 export class ApiWriter implements ElectionWriter {
   private readonly client: KubeClient;
-  private readonly o: { identity: string; clock: Clock; log: Log; requestTimeoutMs: number };
-  /** Keeps the names of Events reported within one millisecond apart. */
-  private eventCount = 0;
+  private readonly o: RecorderOptions;
+  private readonly events: EventRecorder;
 
-  constructor(client: KubeClient, options: { identity: string; clock: Clock; log: Log; requestTimeoutMs: number }) {
+  constructor(client: KubeClient, options: RecorderOptions) {
     this.client = client;
     this.o = options;
+    this.events = new EventRecorder(client, options);
   }
 
   async setFinalizer(election: Election, present: boolean): Promise<void> {
@@ -116,28 +115,13 @@ export class ApiWriter implements ElectionWriter {
     );
   }
 
-  async recordEvent(election: Election, event: ElectionEvent): Promise<void> {
-    const { namespace, name, uid } = election.metadata;
-    this.o.log.info({ election: keyOf(namespace, name), reason: event.reason }, event.note);
-    const body = {
-      apiVersion: "events.k8s.io/v1",
-      kind: "Event",
-      metadata: { name: eventName(name, this.o.clock.wall(), this.eventCount++), namespace },
-      eventTime: formatMicroTime(this.o.clock.wall()),
-      reportingController: `${GROUP}/operator`,
-      reportingInstance: this.o.identity,
-      action: "ObserveLease",
-      type: event.type,
-      reason: event.reason,
-      note: event.note,
-      regarding: { apiVersion: `${GROUP}/${VERSION}`, kind: "Election", name, namespace, uid },
-    };
-    try {
-      await this.client.request("POST", `/apis/events.k8s.io/v1/namespaces/${namespace}/events`, { body, timeoutMs: this.o.requestTimeoutMs });
-    } catch (err) {
-      // An Event is a courtesy: the status already says what happened.
-      this.o.log.warn({ election: keyOf(namespace, name), reason: event.reason, err: apiFailure(err).message }, "could not record an event");
-    }
+  recordEvent(election: Election, event: ElectionEvent): Promise<void> {
+    return this.events.record(election, event);
+  }
+
+  /** Writes the counts of Event series still under way. */
+  stop(): Promise<void> {
+    return this.events.stop();
   }
 
   private async patch(path: string, body: unknown): Promise<void> {
@@ -155,12 +139,4 @@ export class ApiWriter implements ElectionWriter {
 
 function electionPath(e: Election): string {
   return `/apis/${GROUP}/${VERSION}/namespaces/${e.metadata.namespace}/${PLURAL}/${e.metadata.name}`;
-}
-
-/**
- * client-go's recorder names an Event `<object>.<hex nanoseconds>` (a generateName ending in "."
- * is refused); here the nanoseconds below the millisecond are a counter, so names stay unique.
- */
-function eventName(object: string, at: Date, count: number): string {
-  return `${object}.${(BigInt(at.getTime()) * 1_000_000n + BigInt(count % 1_000_000)).toString(16)}`;
 }

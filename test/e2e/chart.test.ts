@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { binaryImage, importImage } from "../cluster/images.ts";
 import { ensureNodeBinaries } from "../cluster/build.ts";
-import { eventually, kubectl } from "../support/cluster.ts";
+import { eventually, helm, kubectl } from "../support/cluster.ts";
 import { installChart, lease, nodeCluster, OPERATOR_NAMESPACE, pods } from "../support/node.ts";
 
 const OPERATOR = "app.kubernetes.io/name=elector,app.kubernetes.io/component=operator";
@@ -99,4 +99,13 @@ test("the chart on the node: two operator replicas pass their probes, one leads,
     60_000,
   );
   t.diagnostic(`${holder} led, then ${next}; the kubelet: ${reason}`);
+});
+
+test("helm test: a pod of the operator's own image checks that the operator answers on its metrics Service", async (t) => {
+  const plane = await nodeCluster(t);
+  if (!plane) return;
+  await installChart();
+  const tested = await helm(["test", "elector", "-n", OPERATOR_NAMESPACE, "--logs", "--timeout", "120s"]);
+  assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+  assert.match(tested.stdout, /the operator answers on http:\/\/[\d.]+:8080\/metrics/);
 });

@@ -14,7 +14,11 @@ test("the demo on real pods: a deleted leader pod and a crashed agent container,
   assert.equal(await demo.exited, 0, demo.output());
   const out = demo.output();
   assert.match(out, /Deployment db \(3 pods: app \+ elector sidecar\)/);
-  assert.match(out, /NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\s+SERVICE\s+RENEWED\ndb\s+db-\S+\s+\d+\s+True/, "the kubectl get elections -o wide row");
+  assert.match(
+    out,
+    /NAME\s+LEADER\s+TRANSITIONS\s+READY\s+SERVICE\s+RENEWED\s+REASON\s+AGE\ndb\s+db-\S+\s+\d+\s+True/,
+    "the kubectl get elections -o wide row",
+  );
   assert.match(out, /delete pod on the leader db-\S+/);
   const graceful = /(db-\S+) leads (\d+) ms after the delete pod; both Services answer from it ([\d.]+ m?s) after the fault/.exec(out);
   assert.ok(graceful, `a timed graceful handover:\n${out}`);

@@ -13,7 +13,7 @@ test("the demo elects, routes, and shows a graceful handover and a crash failove
   assert.equal(await demo.exited, 0, demo.output());
   const out = demo.output();
   assert.match(out, /applied Election db/);
-  assert.match(out, /NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\s+SERVICE\s+RENEWED\ndb\s+db-\d\s+\d+\s+True/, "the kubectl get elections -o wide row");
+  assert.match(out, /NAME\s+LEADER\s+TRANSITIONS\s+READY\s+SERVICE\s+RENEWED\s+REASON\s+AGE\ndb\s+db-\d\s+\d+\s+True/, "the kubectl get elections -o wide row");
   assert.match(out, /db-\d leads, carries the label, and the Service routes to it/);
   assert.match(out, /SIGTERM on the leader db-\d/);
   const graceful = /(db-\d) leads (\d+) ms after the SIGTERM/.exec(out);

@@ -109,15 +109,15 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
   assert.equal((await operator.process.get("/readyz"))?.code, 200);
 });
 
-test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide adds SERVICE and RENEWED", async (t) => {
+test("kubectl get elections shows LEADER, TRANSITIONS, READY and AGE; -o wide adds SERVICE, RENEWED and the Ready reason, AGE still last", async (t) => {
   const { namespace, leader } = await electionUnderOperator(t);
   await waitForElection(namespace, "db", "ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
   const table = await kubectl(["get", "el", "-n", namespace]);
   assert.match(table.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\n/);
   assert.match(table.stdout, new RegExp(`\\ndb\\s+${leader.id}\\s+0\\s+True\\s+\\d+s\\n`));
   const wide = await kubectl(["get", "elections", "-n", namespace, "-o", "wide"]);
-  assert.match(wide.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+AGE\s+SERVICE\s+RENEWED\n/);
-  assert.match(wide.stdout, new RegExp(`\\ndb\\s+${leader.id}\\s+0\\s+True\\s+\\d+s\\s+db\\s+\\d+s\\n`));
+  assert.match(wide.stdout, /^NAME\s+LEADER\s+TRANSITIONS\s+READY\s+SERVICE\s+RENEWED\s+REASON\s+AGE\n/);
+  assert.match(wide.stdout, new RegExp(`\\ndb\\s+${leader.id}\\s+0\\s+True\\s+db\\s+\\d+s\\s+Ready\\s+\\d+s\\n`));
   const category = await kubectl(["get", "elector", "-n", namespace, "-o", "name"]);
   assert.equal(category.stdout, "election.elector.dev/db\n", "the category elector lists Elections");
 });
@@ -300,4 +300,38 @@ test("after an operator restart and an API-server restart the status converges t
     async () => ((await sliceAddresses(namespace, "db")).join() === new Map<string, string>(PODS).get(third.id) ? true : undefined),
     30_000,
   );
+});
+
+test("a new Election's first leader is an Event, and a leader that flaps a hundred times is one more Event with a series, not a hundred", async (t) => {
+  const namespace = await testNamespace(t);
+  for (const [name, ip] of PODS.slice(0, 2)) await createPod(namespace, name, { app: "db" }, ip);
+  await startOperator(t, namespace);
+  // The test plays the candidates: each flap is the write an acquiring agent makes.
+  const spec = (holder: string, transitions: number): object => {
+    const now = new Date().toISOString().replace(/Z$/, "000Z");
+    return { holderIdentity: holder, leaseDurationSeconds: 3600, acquireTime: now, renewTime: now, leaseTransitions: transitions };
+  };
+  const created = await kubectl(
+    ["create", "-f", "-"],
+    JSON.stringify({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "db", namespace }, spec: spec("db-0", 0) }),
+  );
+  assert.equal(created.code, 0, created.stderr);
+  await apply(namespace, { ...(ELECTION(namespace) as Record<string, unknown>), spec: { candidates: { selector: { matchLabels: { app: "db" } } } } });
+  await waitForElection(namespace, "db", "the first leader", (e) => e.status?.leader === "db-0");
+  for (let term = 1; term <= 100; term++) {
+    const holder = PODS[term % 2]?.[0] ?? "";
+    const patched = await kubectl(["patch", "lease", "db", "-n", namespace, "--type=merge", "-p", JSON.stringify({ spec: spec(holder, term) })]);
+    assert.equal(patched.code, 0, patched.stderr);
+    // Each flap seen on its own, so that each is an Event's worth of news.
+    await waitForElection(namespace, "db", `term ${String(term)}`, (e) => e.status?.transitions === term);
+  }
+  const listed = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", "json", `--field-selector=regarding.name=db`]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const events = (JSON.parse(listed.stdout) as { items: { reason: string; note: string; series?: { count: number } }[] }).items.filter(
+    (e) => e.reason === "LeaderChanged",
+  );
+  t.diagnostic(`LeaderChanged Events: ${JSON.stringify(events.map((e) => ({ note: e.note, count: e.series?.count })))}`);
+  assert.equal(events.length, 1, `${String(events.length)} Event objects for 101 leadership changes`);
+  assert.equal(events[0]?.note, "db-0 leads now", "the first leader's Event opens the series");
+  assert.ok((events[0]?.series?.count ?? 0) >= 2, "the repeats are counted in its series");
 });

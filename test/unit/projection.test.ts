@@ -84,8 +84,8 @@ test("a live leader: status, routing by label and by EndpointSlice, all conditio
     ],
     ports: [{ name: "sql", port: 6432, protocol: "TCP" }],
   });
-  // The first sight of a Lease is no change: no event, no history.
-  assert.deepEqual(d.events, []);
+  // The first sight of a Lease ends no term, but its leader is news: an event, no history.
+  assert.deepEqual(d.events, [{ type: "Normal", reason: "LeaderChanged", note: "pod-a leads now" }]);
   assert.equal(d.status.history, undefined);
   // Looked at again when the lease would run out without a renewal.
   assert.equal(d.recheckAfterMs, 14_001);
@@ -267,4 +267,13 @@ test("renewals reach the status at most once per lease duration", () => {
   assert.equal(project(world({ election: election({}, first.status), lease: renewed("pod-a", 0, 15) })).status.renewTime, "2026-11-21T12:00:14Z");
   // A new term shows its own renewal at once.
   assert.equal(project(world({ election: election({}, first.status), lease: renewed("pod-b", 1, 3) })).status.renewTime, "2026-11-21T12:00:02Z");
+});
+
+test("a new Election's first leader is an Event; a Lease already expired, or released, when first seen is none", () => {
+  assert.deepEqual(project(world({})).events, [{ type: "Normal", reason: "LeaderChanged", note: "pod-a leads now" }]);
+  assert.deepEqual(project(world({ lease: lease("pod-a", 0, { unchangedForMs: 15_000 }) })).events, []);
+  assert.deepEqual(project(world({ lease: lease("", 0) })).events, []);
+  // Once the status has been written, the same leader is no news.
+  const first = project(world({}));
+  assert.deepEqual(project(world({ election: election({}, first.status) })).events, []);
 });
