@@ -18,7 +18,7 @@ const CHART = fileURLToPath(new URL("../../charts/elector", import.meta.url));
 
 interface Manifest {
   kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { template?: { metadata: { labels?: Record<string, string> }; spec: { containers: { command?: string[] }[]; imagePullSecrets?: unknown[] } } };
 }
 
@@ -72,7 +72,7 @@ test("cert-manager's conventions: names within 63 characters, app.kubernetes.io 
   const sub = await render("default", ["global.imagePullSecrets[0].name=registry", "global.someParentSetting=true"]);
   const deployment = sub.manifests.find((m) => m.kind === "Deployment");
   assert.deepEqual(deployment?.spec?.template?.spec.imagePullSecrets, [{ name: "registry" }]);
-  const check = manifests.find((m) => m.kind === "Pod") as (Manifest & { metadata: { annotations?: Record<string, string> } }) | undefined;
+  const check = manifests.find((m) => m.kind === "Pod");
   assert.equal(check?.metadata.annotations?.["helm.sh/hook"], "test", "the operator check is a `helm test` hook");
 
   assert.ok(manifests.some((m) => m.kind === "PodDisruptionBudget"));
