@@ -366,7 +366,8 @@ async function main(plane: ControlPlane): Promise<void> {
         await sleep(5000);
 
         process.stderr.write(
-          `${variant.name}, ${String(size)} Elections: caught up in ${catchUpSeconds.toFixed(1)} s; ${String(CHANGES_PER_SECOND)} changes/s for ${String(SECONDS)} s\n`,
+          `${variant.name}, ${String(size)} Elections: caught up in ${catchUpSeconds.toFixed(1)} s; ` +
+            `${String(CHANGES_PER_SECOND)} changes/s for ${String(SECONDS)} s\n`,
         );
         const order = [...Array(size).keys()].sort(() => Math.random() - 0.5);
         const total = SECONDS * CHANGES_PER_SECOND;
@@ -471,7 +472,8 @@ function report(cells: Cell[], started: Date): string[] {
     "",
     "### Footprint and catch-up",
     "",
-    "| variant, Elections | RSS after the changes | V8 heap used / reserved | CPU during the changes | not shown or routed within 30 s | catch-up after a restart |",
+    "| variant, Elections | RSS after the changes | V8 heap used / reserved | CPU during the changes | " +
+      "not shown or routed within 30 s | catch-up after a restart |",
     "| --- | --- | --- | --- | --- | --- |",
     ...cells.map(
       (c) =>

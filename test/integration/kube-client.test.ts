@@ -221,7 +221,10 @@ test("an exec credential plugin: its token is used and cached until it expires, 
       "#!/bin/sh",
       'echo run >> "$RUNS"',
       'printf "%s" "$KUBERNETES_EXEC_INFO" > "$RUNS.info"',
-      `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$(cat ${join(dir, "token")})" "$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)"`,
+      `token="$(cat ${join(dir, "token")})"`,
+      "expires=\"$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)\"",
+      'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",\' ',
+      `printf '"status":{"token":"%s","expirationTimestamp":"%s"}}' "$token" "$expires"`,
       "",
     ].join("\n"),
     { mode: 0o755 },
@@ -245,7 +248,8 @@ test("an exec credential plugin: its token is used and cached until it expires, 
   };
   const file = await kubeconfig(
     "exec.kubeconfig",
-    `{apiVersion: client.authentication.k8s.io/v1, command: bin/get-token, env: [{name: RUNS, value: "${runs}"}], provideClusterInfo: true, interactiveMode: Never}`,
+    "{apiVersion: client.authentication.k8s.io/v1, command: bin/get-token, " +
+      `env: [{name: RUNS, value: "${runs}"}], provideClusterInfo: true, interactiveMode: Never}`,
   );
   const client = new KubeClient(loadConnection(file, nowhere(dir)));
   const count = async (): Promise<number> => (await readFile(runs, "utf8")).trim().split("\n").length;

@@ -1,6 +1,7 @@
 /**
  * A Lock on one Kubernetes object, whatever its kind: reads, conditional writes, and a watch on
- * the access layer's watcher (src/kube/watcher.ts) with a field selector for the one object. The kind-specific part (which resource, where the record lives in the object) is a
+ * the access layer's watcher (src/kube/watcher.ts) with a field selector for the one object. The
+ * kind-specific part (which resource, where the record lives in the object) is a
  * LockBackend: Lease (lease.ts), or the legacy annotation on Endpoints and ConfigMaps (legacy.ts).
  */
 import type { BackoffPolicy } from "../../kube/backoff.ts";
