@@ -13,6 +13,11 @@ import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
 import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { LOSE_ANSWER, startFaultProxy, type FaultProxy } from "../support/faultproxy.ts";
+import { createLock } from "../../src/election/locks/index.ts";
+import { KubeClient } from "../../src/kube/client.ts";
+import { loadConnection } from "../../src/kube/kubeconfig.ts";
+
+const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
@@ -188,4 +193,33 @@ test("a malformed record in an existing lock is logged and treated as expired", 
   const warning = agent.logged("malformed record in the lock; treating it as expired");
   assert.equal(warning.length, 1);
   assert.match(String(warning[0]?.problem), /not JSON/);
+});
+
+test("the lock's watch never reports a read older than the lock's own write: a slow first read cannot end a new term", async (t) => {
+  const namespace = await testNamespace(t);
+  const proxy = await faultProxy(t);
+  // The watch's read of the Lease is answered 404 two seconds late, after the lock has created the
+  // Lease: an answer older than the lock's own write, which would read as "the term is lost".
+  let reads = 0;
+  proxy.inject = (req) => (req.method === "GET" && req.url?.endsWith("/leases/db") && reads++ === 0 ? { delayAnswerMs: 2000 } : undefined);
+  const lock = createLock(new KubeClient(loadConnection(proxy.kubeconfig)), "leases", {
+    identity: "pod-a",
+    namespace,
+    name: "db",
+    requestTimeoutMs: 5000,
+    log: silent,
+  });
+  const states: (string | undefined)[] = [];
+  const stop = lock.watch(
+    (state) => states.push(state?.record.holderIdentity),
+    () => undefined,
+  );
+  t.after(stop);
+  await eventually("the watch's read to reach the API server", () => Promise.resolve(reads > 0 ? true : undefined));
+  const now = new Date();
+  await lock.create({ holderIdentity: "pod-a", leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaderTransitions: 0 });
+  await sleep(3000);
+  assert.equal(proxy.injected, 1);
+  assert.ok(!states.includes(undefined), `the watch reported the Lease absent after its creation: ${JSON.stringify(states)}`);
+  assert.equal(states.at(-1), "pod-a");
 });

@@ -99,9 +99,21 @@ test("an Election shows who leads, labels the leader pod, keeps the Service's En
     moved.status.history?.map((h) => [h.leader, h.reason, h.transitions]),
     [[first.id, "Released", 0]],
   );
-  const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", 'jsonpath={range .items[*]}{.reason} {.note}{"\\n"}{end}']);
-  assert.match(events.stdout, new RegExp(`LeaderReleased ${first.id} no longer leads`));
-  assert.match(events.stdout, new RegExp(`LeaderChanged ${second.id} leads now`));
+  // The first leader's Event opens a LeaderChanged series, which the second leader's joins.
+  // Events follow the status (they are written after it): waited for.
+  const events = await eventually("the Events of both terms", async () => {
+    const listed = await kubectl([
+      "get",
+      "events.events.k8s.io",
+      "-n",
+      namespace,
+      "-o",
+      'jsonpath={range .items[*]}{.reason} {.series.count} {.note}{"\\n"}{end}',
+    ]);
+    return /LeaderChanged 2 /.test(listed.stdout) ? listed.stdout : undefined;
+  });
+  assert.match(events, new RegExp(`LeaderReleased  ${first.id} no longer leads`));
+  assert.match(events, new RegExp(`LeaderChanged 2 ${first.id} leads now`));
 
   const metrics = await operator.metrics();
   assert.match(metrics, new RegExp(`elector_election_leader_info\\{namespace="${namespace}",election="db",leader="${second.id}"\\} 1`));
@@ -311,11 +323,12 @@ test("a new Election's first leader is an Event, and a leader that flaps a hundr
     const now = new Date().toISOString().replace(/Z$/, "000Z");
     return { holderIdentity: holder, leaseDurationSeconds: 3600, acquireTime: now, renewTime: now, leaseTransitions: transitions };
   };
-  const created = await kubectl(
-    ["create", "-f", "-"],
-    JSON.stringify({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "db", namespace }, spec: spec("db-0", 0) }),
-  );
-  assert.equal(created.code, 0, created.stderr);
+  // Retried: the test before this one restarts the API server, which may still be settling.
+  await eventually("the Lease to be created", async () => {
+    const lease = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "db", namespace }, spec: spec("db-0", 0) };
+    const created = await kubectl(["create", "-f", "-"], JSON.stringify(lease));
+    return created.code === 0 || /AlreadyExists/.test(created.stderr) ? true : undefined;
+  });
   await apply(namespace, { ...(ELECTION(namespace) as Record<string, unknown>), spec: { candidates: { selector: { matchLabels: { app: "db" } } } } });
   await waitForElection(namespace, "db", "the first leader", (e) => e.status?.leader === "db-0");
   for (let term = 1; term <= 100; term++) {

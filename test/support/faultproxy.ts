@@ -20,9 +20,14 @@ export const LOSE_ANSWER = "lose-answer";
 /** The answer's status and headers reach the client, its body never does: a watch gone silent. */
 export const STALL = "stall";
 
+/** The request reaches the API server at once; its answer reaches the client this much later. */
+export interface DelayAnswer {
+  delayAnswerMs: number;
+}
+
 export interface FaultProxy {
   /** The fault for a request, or undefined to forward it. */
-  inject: (req: IncomingMessage) => Fault | typeof LOSE_ANSWER | typeof STALL | undefined;
+  inject: (req: IncomingMessage) => Fault | DelayAnswer | typeof LOSE_ANSWER | typeof STALL | undefined;
   /** How many requests were answered with a fault. */
   injected: number;
   /** A kubeconfig that points at the proxy. */
@@ -40,7 +45,7 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
   const proxy: FaultProxy = { inject: () => undefined, injected: 0, kubeconfig: kubeconfigPath, cutAll: () => undefined, close: () => undefined };
   const server: Server = createServer({ cert: servingCert, key: servingKey }, (req, res) => {
     const fault = proxy.inject(req);
-    if (fault && fault !== LOSE_ANSWER && fault !== STALL) {
+    if (typeof fault === "object" && "code" in fault) {
       proxy.injected += 1;
       const status = { kind: "Status", apiVersion: "v1", status: "Failure", message: `injected ${fault.code}`, reason: fault.reason, code: fault.code };
       res.writeHead(fault.code, { "content-type": "application/json", ...(fault.code === 429 ? { "retry-after": "1" } : {}) });
@@ -54,6 +59,14 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
           proxy.injected += 1;
           upstreamRes.resume();
           res.destroy();
+          return;
+        }
+        if (typeof fault === "object") {
+          proxy.injected += 1;
+          setTimeout(() => {
+            res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+            upstreamRes.pipe(res);
+          }, fault.delayAnswerMs);
           return;
         }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);

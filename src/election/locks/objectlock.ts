@@ -46,6 +46,8 @@ export class ObjectLock<T extends KubeObject> implements Lock {
   private readonly collection: string;
   /** The object as last seen: its resourceVersion is the precondition of the next write. */
   private last: T | undefined;
+  /** Counts the answers of get, create and update: a read the watch started earlier is older than any of them. */
+  private answers = 0;
 
   constructor(client: KubeClient, backend: LockBackend<T>, options: ObjectLockOptions) {
     this.client = client;
@@ -63,9 +65,11 @@ export class ObjectLock<T extends KubeObject> implements Lock {
   async get(signal?: AbortSignal): Promise<LockState | undefined> {
     try {
       this.last = await this.client.request<T>("GET", this.itemPath(), this.requestOptions(signal));
+      this.answers += 1;
     } catch (err) {
       if (apiFailure(err).code === 404) {
         this.last = undefined;
+        this.answers += 1;
         return undefined;
       }
       throw this.error("get", err);
@@ -77,6 +81,7 @@ export class ObjectLock<T extends KubeObject> implements Lock {
     const body = this.backend.withRecord(undefined, this.options.name, record);
     try {
       this.last = await this.client.request<T>("POST", this.collection, { body, ...this.requestOptions(signal) });
+      this.answers += 1;
     } catch (err) {
       if (apiFailure(err).code === 409) throw new ConflictError(`${this.describe()} already exists`);
       throw this.error("create", err);
@@ -90,6 +95,7 @@ export class ObjectLock<T extends KubeObject> implements Lock {
     const body = this.backend.withRecord(this.last, this.options.name, record);
     try {
       this.last = await this.client.request<T>("PUT", this.itemPath(), { body, ...this.requestOptions(signal) });
+      this.answers += 1;
     } catch (err) {
       const code = apiFailure(err).code;
       // 404: deleted under us; the next read finds out and creates it again.
@@ -105,14 +111,19 @@ export class ObjectLock<T extends KubeObject> implements Lock {
       this.last = object;
       onState(object ? this.backend.stateOf(object) : undefined);
     };
-    let listed: T | undefined;
+    let listed: { object: T | undefined; answersBefore: number } | undefined;
     const watcher = new Watcher<T>(
       this.client,
       {
         path: this.collection,
         fieldSelector: `metadata.name=${this.options.name}`,
         requestTimeoutMs: this.options.requestTimeoutMs,
-        list: (signal) => this.read(signal),
+        list: async (signal) => {
+          const answersBefore = this.answers;
+          const listing = await this.read(signal);
+          listed = { object: listing.items[0], answersBefore };
+          return listing;
+        },
         backoff: RECONNECT_BACKOFF,
         onConnected: onStatus,
         onError: (err, retryInMs) => {
@@ -120,10 +131,14 @@ export class ObjectLock<T extends KubeObject> implements Lock {
         },
       },
       (event) => {
-        if (event.type === "Init") listed = undefined;
-        else if (event.type === "InitApply") listed = event.object;
-        else if (event.type === "InitDone") seen(listed);
-        else seen(event.type === "Delete" ? undefined : event.object);
+        if (event.type === "InitDone") {
+          // A read whose answer came after one of this lock's own writes was answered may predate
+          // that write: "no lock object" from it would look like a lost term. Seen in a test run (a
+          // fresh election's first leader lost its term); test/integration/agent-faults.test.ts reproduces it.
+          if (listed && listed.answersBefore === this.answers) seen(listed.object);
+          else onState(this.last ? this.backend.stateOf(this.last) : undefined);
+          listed = undefined;
+        } else if (event.type === "Apply" || event.type === "Delete") seen(event.type === "Delete" ? undefined : event.object);
       },
     );
     watcher.start();
