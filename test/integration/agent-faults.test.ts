@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
 import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
-import { LOSE_ANSWER, startFaultProxy, type FaultProxy } from "../support/faultproxy.ts";
+import { LOSE_ANSWER, testFaultProxy } from "../support/faultproxy.ts";
 import { createLock } from "../../src/election/locks/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
@@ -23,16 +23,6 @@ const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return runCommand(process.execPath, [MAIN, ...args], { env, timeoutMs: 20_000 });
-}
-
-/** A fault proxy in front of the test cluster, closed after the test. */
-async function faultProxy(t: TestContext): Promise<FaultProxy> {
-  const { plane } = await testCluster();
-  const proxy = await startFaultProxy(plane, join(await scratchDir(t), "proxied.kubeconfig"));
-  t.after(() => {
-    proxy.close();
-  });
-  return proxy;
 }
 
 /** Waits for the agent's first failed lock request, so that counting starts with its retries. */
@@ -93,7 +83,7 @@ test("an unreachable API server is retried with backoff, without exiting", async
 
 test("503 and 429 from the API server are retried with backoff, and the agent leads once they stop", async (t) => {
   const namespace = await testNamespace(t);
-  const proxy = await faultProxy(t);
+  const proxy = await testFaultProxy(t);
   let fault: { code: number; reason: string } | undefined = { code: 503, reason: "ServiceUnavailable" };
   proxy.inject = (req) => (req.url?.includes("/leases") ? fault : undefined);
   const agent = await startAgent(t, { namespace, election: "db", id: "pod-a", kubeconfig: proxy.kubeconfig });
@@ -121,7 +111,7 @@ test("503 and 429 from the API server are retried with backoff, and the agent le
 
 test("a claim whose answer is lost on the way back still starts leading, without waiting out the lease", async (t) => {
   const namespace = await testNamespace(t);
-  const proxy = await faultProxy(t);
+  const proxy = await testFaultProxy(t);
   const first = await startAgent(t, { namespace, election: "db", id: "pod-a" });
   await waitForOneLeader([first]);
   // pod-b's first write is its claim: the API server applies it, pod-b gets a dropped connection.
@@ -197,7 +187,7 @@ test("a malformed record in an existing lock is logged and treated as expired", 
 
 test("the lock's watch never reports a read older than the lock's own write: a slow first read cannot end a new term", async (t) => {
   const namespace = await testNamespace(t);
-  const proxy = await faultProxy(t);
+  const proxy = await testFaultProxy(t);
   // The watch's read of the Lease is answered 404 two seconds late, after the lock has created the
   // Lease: an answer older than the lock's own write, which would read as "the term is lost".
   let reads = 0;

@@ -4,14 +4,13 @@
  * was deleted meanwhile, an API-server restart, and a watch that goes silent.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { compactEtcd, restartApiServer } from "../cluster/controlplane.ts";
 import { ApiError, KubeClient, type KubeObject } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import { Reflector } from "../../src/kube/reflector.ts";
-import { eventually, scratchDir, testCluster, testNamespace } from "../support/cluster.ts";
-import { STALL, startFaultProxy } from "../support/faultproxy.ts";
+import { eventually, testCluster, testNamespace } from "../support/cluster.ts";
+import { STALL, testFaultProxy } from "../support/faultproxy.ts";
 
 type Named = KubeObject & { metadata: { name: string; namespace: string; labels?: Record<string, string>; managedFields?: unknown } };
 
@@ -87,10 +86,7 @@ test("etcd compacted under a disconnected watch: 410 Gone, a relist, and what wa
   const namespace = await testNamespace(t);
   const { plane } = await testCluster();
   const direct = await admin();
-  const proxy = await startFaultProxy(plane, join(await scratchDir(t), "proxied.kubeconfig"));
-  t.after(() => {
-    proxy.close();
-  });
+  const proxy = await testFaultProxy(t);
   for (const name of ["kept", "deleted"]) await create(direct, podTemplates(namespace), name);
   const { seen, holds } = reflect(t, await admin(proxy.kubeconfig), podTemplates(namespace));
   await holds("the first list", ["deleted", "kept"]);
@@ -128,12 +124,8 @@ test("an API-server restart: the watch comes back and nothing changed meanwhile 
 
 test("a watch that goes silent is replaced after its idle timeout, and the change it hid arrives", async (t) => {
   const namespace = await testNamespace(t);
-  const { plane } = await testCluster();
   const direct = await admin();
-  const proxy = await startFaultProxy(plane, join(await scratchDir(t), "proxied.kubeconfig"));
-  t.after(() => {
-    proxy.close();
-  });
+  const proxy = await testFaultProxy(t);
   // Lists pass; the first watch gets its headers and then silence.
   let stalled = 0;
   proxy.inject = (req) => (req.url?.includes("watch=true") && stalled++ === 0 ? STALL : undefined);

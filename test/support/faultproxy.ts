@@ -7,8 +7,11 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
 import type { ControlPlane } from "../cluster/controlplane.ts";
 import { freePort } from "./agents.ts";
+import { scratchDir, testCluster } from "./cluster.ts";
 
 export interface Fault {
   code: number;
@@ -94,5 +97,15 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
     server.closeAllConnections();
     server.close();
   };
+  return proxy;
+}
+
+/** A fault proxy in front of the test cluster, closed when the test ends. */
+export async function testFaultProxy(t: TestContext): Promise<FaultProxy> {
+  const { plane } = await testCluster();
+  const proxy = await startFaultProxy(plane, join(await scratchDir(t), "proxied.kubeconfig"));
+  t.after(() => {
+    proxy.close();
+  });
   return proxy;
 }
