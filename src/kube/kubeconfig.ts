@@ -55,15 +55,15 @@ const HERE: Surroundings = { env: process.env, home: homedir(), serviceAccountDi
 const TOKEN_REREAD_MS = 60_000;
 
 /** Where the connection comes from: the pod's service account, or kubeconfig files in merge order. */
-export type KubeconfigSource = { inCluster: true } | { inCluster: false; files: string[] };
+type KubeconfigSource = { inCluster: true } | { inCluster: false; files: string[] };
 
 export function loadConnection(file: string | undefined, around: Surroundings = HERE): Connection {
   const source = findKubeconfig(file, around);
   return source.inCluster ? inCluster(around) : fromFiles(source.files);
 }
 
-/** The lookup alone, for a client that reads the files itself (the operator's client-node informers). */
-export function findKubeconfig(file: string | undefined, around: Surroundings = HERE): KubeconfigSource {
+/** The lookup: the explicit file, the pod's service account, $KUBECONFIG's files or ~/.kube/config. */
+function findKubeconfig(file: string | undefined, around: Surroundings = HERE): KubeconfigSource {
   if (file) {
     if (!existsSync(file)) throw new KubeconfigError(`kubeconfig ${file} does not exist`);
     return { inCluster: false, files: [file] };

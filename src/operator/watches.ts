@@ -12,7 +12,7 @@ import type { V1EndpointSlice, V1Lease, V1Pod, V1Service } from "@kubernetes/cli
 import type { Clock } from "../election/clock.ts";
 import type { Log } from "../election/log.ts";
 import { leaseSpecToRecord } from "../election/record.ts";
-import type { KubeClient } from "../kube/client.ts";
+import type { KubeClient, KubeObject } from "../kube/client.ts";
 import { apiFailure } from "../kube/errors.ts";
 import { Reflector } from "../kube/reflector.ts";
 import { GROUP, keyOf, leaseNameOf, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION, type Election } from "./election.ts";
@@ -198,7 +198,7 @@ export class Watches implements ElectionCache {
     return caches;
   }
 
-  private reflector<T extends { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }>(
+  private reflector<T extends KubeObject>(
     what: string,
     path: string,
     options: { labelSelector?: string; index?: (object: T) => string[]; transform?: (object: T) => T; onChange: (object: T, deleted: boolean) => void },
