@@ -17,6 +17,7 @@ import { loadConnection } from "../kube/kubeconfig.ts";
 import { Child, type Exit } from "./child.ts";
 import type { AgentConfig } from "./config.ts";
 import { closeServer, listen } from "../http/server.ts";
+import { startRuntimeMetrics } from "../metrics/exposition.ts";
 import { requestTimeoutMs } from "../election/timing.ts";
 import { EXIT_LOST_LEADERSHIP, onTerminationSignals } from "../process/signals.ts";
 import { createStatusServer } from "./http.ts";
@@ -39,7 +40,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
   let child: Child | undefined;
   let exitCode = 0;
   // Read at scrape time only, when the elector below exists.
-  const metrics = agentMetrics(config.name, () => elector.status());
+  const metrics = agentMetrics(config.name, timing.leaseDurationMs, client, () => elector.status());
 
   const startChild = (token: number): void => {
     const started = new Child(config.command, {
@@ -91,6 +92,7 @@ export async function runAgent(config: AgentConfig, log: Logger): Promise<number
 
   let server: Server | undefined;
   if (config.http) {
+    startRuntimeMetrics();
     server = createStatusServer({
       elector,
       election: config.election,

@@ -58,6 +58,8 @@ export class KubeClient {
   private readonly transport: typeof https | typeof http;
   /** The connection pool, made for the client certificate it presents. */
   private pool: { agent: Http.Agent; cert: Buffer | undefined } | undefined;
+  /** Requests sent, by "code method" (code "<error>" when no answer came), as client-go's rest_client_requests_total counts them. */
+  readonly requests = new Map<string, number>();
 
   constructor(connection: Connection) {
     this.connection = connection;
@@ -74,7 +76,10 @@ export class KubeClient {
     const credentials = await this.connection.credentials();
     return new Promise<T>((resolve, reject) => {
       const headers = this.headers(credentials, payload, options.contentType);
+      let answered = false;
       const req = this.transport.request(this.url(path), { method, agent: this.agentFor(credentials), headers }, (res) => {
+        answered = true;
+        this.count(res.statusCode, method);
         collect(res, (text) => {
           if (!isSuccess(res.statusCode)) reject(this.failure(res.statusCode ?? 0, text));
           else {
@@ -97,6 +102,7 @@ export class KubeClient {
       req.once("error", reject);
       req.once("close", () => {
         clearTimeout(timer);
+        if (!answered) this.count(undefined, method);
         options.signal?.removeEventListener("abort", abort);
         // Node's https Agent keeps the request that opened a pooled socket reachable for the
         // socket's life (its TLS session listener); through `reject` it would keep this promise's
@@ -151,6 +157,7 @@ export class KubeClient {
       this.url(`${path}?${params.toString()}`),
       { method: "GET", agent: this.agentFor(credentials), headers: this.headers(credentials, undefined) },
       (res) => {
+        this.count(res.statusCode, "GET");
         if (res.statusCode !== 200) {
           // Synchronously on 'end': the request's 'close' follows in the same tick and must not win.
           collect(res, (text) => {
@@ -229,6 +236,16 @@ export class KubeClient {
   }
 
   /** The error for a status; a 401 also tells the connection, so that an exec plugin runs again. */
+  /** The host requests go to, as client-go's rest_client metrics label it. */
+  get host(): string {
+    return this.base.host;
+  }
+
+  private count(code: number | undefined, method: string): void {
+    const key = `${code === undefined ? "<error>" : String(code)} ${method}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
   private failure(code: number, body: string): ApiError {
     if (code === 401) this.connection.rejected();
     return statusError(code, body);

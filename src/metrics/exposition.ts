@@ -4,8 +4,9 @@
  * carry prom-client's names, so the usual Node dashboards work unchanged.
  */
 
-// The CommonJS object, not an ESM import: see src/kube/client.ts.
+// The CommonJS objects, not ESM imports: see src/kube/client.ts.
 const { readdirSync } = process.getBuiltinModule("node:fs");
+const { monitorEventLoopDelay, PerformanceObserver, constants } = process.getBuiltinModule("node:perf_hooks");
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -77,7 +78,62 @@ export class Histogram {
 
 const startTimeSeconds = Math.round((Date.now() - performance.now()) / 1000);
 
-/** CPU, memory, file descriptors and the Node version, under prom-client's default metric names. */
+/** prom-client's nodejs_gc_duration_seconds buckets. */
+const GC_BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5];
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+};
+
+/** Event-loop delay and GC pauses, measured from when a command starts serving metrics. */
+let runtime: { lag: ReturnType<typeof monitorEventLoopDelay>; gc: Map<string, Histogram> } | undefined;
+
+/** Starts measuring the event loop and GC for processFamilies (prom-client's default metrics do the same). */
+export function startRuntimeMetrics(): void {
+  if (runtime) return;
+  // prom-client's resolution: the delay is sampled every 10 ms.
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const gc = new Map(Object.values(GC_KINDS).map((kind) => [kind, new Histogram(GC_BUCKETS)]));
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      // A gc entry's detail is {kind, flags}; the type of PerformanceEntry does not say so.
+      const kind = GC_KINDS[(entry as { detail?: { kind?: number } }).detail?.kind ?? -1];
+      if (kind) gc.get(kind)?.observe(entry.duration / 1000);
+    }
+  }).observe({ entryTypes: ["gc"] });
+  runtime = { lag, gc };
+}
+
+/** nodejs_eventloop_lag_* (since the last scrape, as prom-client resets its histogram) and nodejs_gc_duration_seconds. */
+function runtimeFamilies(): Family[] {
+  if (!runtime) return [];
+  const { lag, gc } = runtime;
+  // Before its first sample the histogram's min is 2^63 and its mean NaN: report 0 then.
+  const seconds = (ns: number): number => (lag.count > 0 && Number.isFinite(ns) ? ns / 1e9 : 0);
+  const gauge = (name: string, help: string, value: number): Family => ({ name, help, type: "gauge", samples: [{ value }] });
+  const families = [
+    gauge("nodejs_eventloop_lag_min_seconds", "The minimum recorded event loop delay.", seconds(lag.min)),
+    gauge("nodejs_eventloop_lag_max_seconds", "The maximum recorded event loop delay.", seconds(lag.max)),
+    gauge("nodejs_eventloop_lag_mean_seconds", "The mean of the recorded event loop delays.", seconds(lag.mean)),
+    gauge("nodejs_eventloop_lag_stddev_seconds", "The standard deviation of the recorded event loop delays.", seconds(lag.stddev)),
+    gauge("nodejs_eventloop_lag_p50_seconds", "The 50th percentile of the recorded event loop delays.", seconds(lag.percentile(50))),
+    gauge("nodejs_eventloop_lag_p90_seconds", "The 90th percentile of the recorded event loop delays.", seconds(lag.percentile(90))),
+    gauge("nodejs_eventloop_lag_p99_seconds", "The 99th percentile of the recorded event loop delays.", seconds(lag.percentile(99))),
+    {
+      name: "nodejs_gc_duration_seconds",
+      help: "Garbage collection duration by kind, one of major, minor, incremental or weakcb.",
+      type: "histogram" as const,
+      samples: [...gc].flatMap(([kind, h]) => h.samples().map((sample) => ({ ...sample, labels: { kind, ...sample.labels } }))),
+    },
+  ];
+  lag.reset();
+  return families;
+}
+
+/** CPU, memory, file descriptors, the Node version, event-loop lag and GC, under prom-client's default metric names. */
 export function processFamilies(): Family[] {
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
@@ -106,7 +162,7 @@ export function processFamilies(): Family[] {
   ];
   const fds = openFds();
   if (fds !== undefined) families.push({ name: "process_open_fds", help: "Number of open file descriptors.", type: "gauge", samples: one(fds) });
-  return families;
+  return [...families, ...runtimeFamilies()];
 }
 
 function openFds(): number | undefined {

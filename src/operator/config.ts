@@ -17,20 +17,42 @@ export interface OperatorConfig {
   namespace: string | undefined;
   kubeconfig: string | undefined;
   metrics: ListenAddress | undefined;
+  /** Serve /metrics over HTTPS to authenticated, authorized clients only (TokenReview + SubjectAccessReview). */
+  metricsSecure: boolean;
+  /** A directory with tls.crt and tls.key for the secure metrics; a self-signed certificate without it. */
+  metricsCertDir: string | undefined;
   health: ListenAddress | undefined;
   /** The operator's own leader election, when asked for. */
   leaderElection: { namespace: string; lease: string; identity: string; timing: Timing } | undefined;
   workers: number;
 }
 
+/** controller-runtime's and component-base's spellings → ours. */
+const SPELLINGS: Record<string, string> = {
+  "metrics-bind-address": "metrics-addr",
+  "health-probe-bind-address": "health-addr",
+  "leader-elect-resource-name": "leader-elect-lease",
+  "leader-elect-resource-namespace": "leader-elect-namespace",
+  "leader-elect-lease-duration": "lease-duration",
+  "leader-elect-renew-deadline": "renew-deadline",
+  "leader-elect-retry-period": "retry-period",
+};
+
 export const OPERATOR_FLAGS: FlagSpec[] = [
   { name: "namespace", usage: "Watch Elections in this namespace only. Default: all namespaces." },
   { name: "kubeconfig", usage: "The kubeconfig file. Default: in-cluster config, then $KUBECONFIG, then ~/.kube/config." },
   { name: "metrics-addr", usage: 'The address (host:port) to serve /metrics on; "0" turns it off (default ":8080").' },
+  {
+    name: "metrics-secure",
+    usage: "Serve /metrics over HTTPS, only to clients whose token may get /metrics (TokenReview, SubjectAccessReview).",
+    boolean: true,
+  },
+  { name: "metrics-cert-path", usage: "A directory with tls.crt and tls.key for --metrics-secure. Default: a self-signed certificate." },
   { name: "health-addr", usage: 'The address (host:port) to serve /healthz and /readyz on; "0" turns it off (default ":8081").' },
   { name: "leader-elect", usage: "Run several replicas: only the one holding the Lease reconciles.", boolean: true },
   { name: "leader-elect-namespace", usage: "The namespace of the operator's own Lease. Default: the pod's namespace, else \"default\"." },
   { name: "leader-elect-lease", usage: 'The name of the operator\'s own Lease (default "elector-operator").' },
+  ...Object.entries(SPELLINGS).map(([name, ours]) => ({ name, usage: `The same as --${ours} (controller-runtime's and component-base's spelling).` })),
   { name: "id", usage: "This replica's identity in its own election. Default: the hostname, i.e. the pod name." },
   { name: "lease-duration", usage: "The operator's own election: lease duration (default 15s)." },
   { name: "renew-deadline", usage: "The operator's own election: renew deadline (default 10s)." },
@@ -40,6 +62,15 @@ export const OPERATOR_FLAGS: FlagSpec[] = [
   { name: "h", usage: "Show this help.", boolean: true },
 ];
 
+/** What controller-runtime and component-base call some of our flags: accepted as the same flag. */
+function sameFlag(flags: Map<string, string>, ours: string): string | undefined {
+  const theirs = Object.entries(SPELLINGS).find(([, o]) => o === ours)?.[0];
+  const a = flags.get(ours);
+  const b = theirs === undefined ? undefined : flags.get(theirs);
+  if (a !== undefined && b !== undefined && a !== b) throw new ConfigError(`--${ours} "${a}" and --${theirs ?? ""} "${b}" are the same flag: give one`);
+  return a ?? b;
+}
+
 export const OPERATOR_USAGE = `${usage("elector operator", OPERATOR_FLAGS)}
 
 LOG_LEVEL sets the log level.`;
@@ -48,7 +79,7 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
   const flags = parseCommandFlags("operator", argv, OPERATOR_FLAGS);
   if (flags.values.has("help") || flags.values.has("h")) return "help";
   if (flags.rest.length > 0) throw new ConfigError(`unexpected argument "${flags.rest[0] ?? ""}" (see elector operator -h)`);
-  const flag = (name: string): string | undefined => flags.values.get(name);
+  const flag = (name: string): string | undefined => sameFlag(flags.values, name);
 
   const namespace = flag("namespace");
   if (namespace !== undefined && !isDnsLabel(namespace)) throw new ConfigError(`invalid --namespace "${namespace}": must be a lowercase DNS label`);
@@ -75,6 +106,8 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
     namespace,
     kubeconfig: flag("kubeconfig"),
     metrics: address("metrics-addr", ":8080"),
+    metricsSecure: flag("metrics-secure") === "true",
+    metricsCertDir: flag("metrics-cert-path"),
     health: address("health-addr", ":8081"),
     leaderElection,
     workers,

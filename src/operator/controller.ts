@@ -72,7 +72,6 @@ export class ElectionController {
       await this.writer.putStatus(election, decision.status);
       for (const event of decision.events) await this.writer.recordEvent(election, event);
     }
-    if (decision.clearPreferredHolder) await this.writer.clearPreferredHolder(election);
     return decision.recheckAfterMs === undefined ? {} : { requeueAfterMs: decision.recheckAfterMs };
   }
 

@@ -56,7 +56,8 @@ export interface ElectionStatus {
   transitions?: number;
   history?: PastTerm[];
   candidates?: { total: number; ready: number };
-  handover?: { to: string; since: string };
+  /** While spec.preferredHolder names a pod that does not lead: since when this attempt (or wait) runs, failed attempts in a row, and while backing off, when the next one may start. */
+  handover?: { to: string; since: string; failures?: number; retryAfter?: string };
   conditions?: Condition[];
 }
 

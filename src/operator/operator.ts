@@ -7,30 +7,35 @@
  * than by shutting down exits with code 1 so that it restarts clean, as controller-runtime does.
  */
 import type { Server } from "node:http";
+import type { Server as HttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { systemClock } from "../election/clock.ts";
 import { Elector } from "../election/elector.ts";
 import { isWedged } from "../election/healthz.ts";
 import { requestTimeoutMs } from "../election/timing.ts";
 import { createLock } from "../election/locks/index.ts";
+import { createAuthorizedServer, type Tls } from "../http/authorized.ts";
+import { selfSignedCertificate } from "../http/selfsigned.ts";
 import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
 import { loadConnection } from "../kube/kubeconfig.ts";
-import { CONTENT_TYPE, Histogram, processFamilies, render, type Family } from "../metrics/exposition.ts";
-import { masterStatus } from "../metrics/leaderelection.ts";
+import { CONTENT_TYPE, startRuntimeMetrics } from "../metrics/exposition.ts";
 import { EXIT_LOST_LEADERSHIP, onTerminationSignals } from "../process/signals.ts";
 import type { OperatorConfig } from "./config.ts";
-import type { Election } from "./election.ts";
 import { ElectionController } from "./controller.ts";
+import { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
+
 import { runWorkers } from "./runner.ts";
 import { Watches } from "./watches.ts";
 import { ApiWriter } from "./writes.ts";
 
+// The CommonJS objects, not ESM imports: see src/kube/client.ts.
+const { readFile } = process.getBuiltinModule("node:fs/promises");
+const { hostname } = process.getBuiltinModule("node:os");
+
 export async function runOperator(config: OperatorConfig, log: Logger): Promise<number> {
   const client = new KubeClient(loadConnection(config.kubeconfig));
-  const reconciles = { success: 0, error: 0 };
-  const durations = new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
   /** A controller request that hangs longer fails, and its reconcile is retried with backoff. */
   const controllerTimeoutMs = 10_000;
   const queue = new WorkQueue(systemClock);
@@ -47,6 +52,14 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   const identity = config.leaderElection?.identity ?? "elector-operator";
   const writer = new ApiWriter(client, { identity, clock: systemClock, log, requestTimeoutMs: controllerTimeoutMs });
   const controller = new ElectionController(watches, writer, systemClock, log);
+  const { leaderElection } = config;
+  const metrics = new OperatorMetrics({
+    client,
+    queue,
+    workers: config.workers,
+    elections: () => watches.all(),
+    ...(leaderElection ? { leadership: () => ({ lease: leaderElection.lease, leads: leads() }) } : {}),
+  });
   /** The controller, from its caches' first lists until `signal` aborts. */
   const runController = async (signal: AbortSignal): Promise<void> => {
     const stop = (): void => {
@@ -61,10 +74,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
         reconcile: (key) => controller.reconcile(key),
         workers: config.workers,
         log,
-        onReconcile: (outcome, seconds) => {
-          reconciles[outcome] += 1;
-          durations.observe(seconds);
-        },
+        metrics,
       });
     } finally {
       signal.removeEventListener("abort", stop);
@@ -103,28 +113,11 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   }
 
   const leads = (): boolean => elector?.status().isLeader ?? true;
-  const metrics = (): string => {
-    const families: Family[] = [
-      {
-        name: "elector_operator_reconciles_total",
-        help: "Reconciles of Elections, by result.",
-        type: "counter",
-        samples: [
-          { labels: { result: "success" }, value: reconciles.success },
-          { labels: { result: "error" }, value: reconciles.error },
-        ],
-      },
-      { name: "elector_operator_reconcile_duration_seconds", help: "How long reconciles of Elections take.", type: "histogram", samples: durations.samples() },
-      { name: "elector_operator_queue_depth", help: "Elections waiting to be reconciled.", type: "gauge", samples: [{ value: queue.length }] },
-    ];
-    if (elector) families.push(masterStatus(config.leaderElection?.lease ?? "", leads()));
-    if (leads()) families.push(...electionFamilies(watches.all()));
-    return render([...families, ...processFamilies()]);
-  };
-
-  const servers: Server[] = [];
+  const servers: (Server | HttpsServer)[] = [];
   if (config.metrics) {
-    const server = createRouteServer({ "/metrics": () => ({ code: 200, body: metrics(), type: CONTENT_TYPE }) });
+    startRuntimeMetrics();
+    const routes = { "/metrics": () => ({ code: 200, body: metrics.scrape(), type: CONTENT_TYPE }) };
+    const server = config.metricsSecure ? createAuthorizedServer(routes, await metricsTls(config.metricsCertDir), client, log) : createRouteServer(routes);
     await listen(server, config.metrics);
     servers.push(server);
   }
@@ -159,27 +152,13 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   return exitCode;
 }
 
-/** Per-Election series, from the controller's cache: who leads, how often it changed, and readiness. */
-function electionFamilies(elections: Election[]): Family[] {
-  const labels = (e: Election): Record<string, string> => ({ namespace: e.metadata.namespace, election: e.metadata.name });
-  return [
-    {
-      name: "elector_election_leader_info",
-      help: "1 for every Election, labelled with its current leader (empty when none).",
-      type: "gauge",
-      samples: elections.map((e) => ({ labels: { ...labels(e), leader: e.status?.leader ?? "" }, value: 1 })),
-    },
-    {
-      name: "elector_election_transitions",
-      help: "The Election's Lease leaseTransitions: the current leader's fencing token.",
-      type: "gauge",
-      samples: elections.map((e) => ({ labels: labels(e), value: e.status?.transitions ?? 0 })),
-    },
-    {
-      name: "elector_election_ready",
-      help: "1 while the Election's Ready condition is True.",
-      type: "gauge",
-      samples: elections.map((e) => ({ labels: labels(e), value: e.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? 1 : 0 })),
-    },
-  ];
+/** The secure metrics' certificate: tls.crt and tls.key from `dir`, else self-signed for this host (as controller-runtime does without a CertDir). */
+async function metricsTls(dir: string | undefined): Promise<Tls> {
+  if (dir === undefined) return selfSignedCertificate("elector-operator", [hostname(), "localhost"]);
+  const read = (name: string): Promise<string> =>
+    readFile(`${dir}/${name}`, "utf8").catch((err: unknown) => {
+      throw new Error(`--metrics-cert-path: cannot read ${dir}/${name}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    });
+  const [cert, key] = await Promise.all([read("tls.crt"), read("tls.key")]);
+  return { cert, key };
 }

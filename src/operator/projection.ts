@@ -80,8 +80,6 @@ export interface Decision {
   slice?: DesiredSlice | null;
   /** The preferred-holder annotation the Lease should carry: a name, "" for none, undefined to leave it. */
   leaseAnnotation?: string;
-  /** spec.preferredHolder is done with (succeeded or given up) and should be removed. */
-  clearPreferredHolder: boolean;
   events: ElectionEvent[];
   /** Look again after this long even if nothing changes: a lease may expire, a handover time out. */
   recheckAfterMs?: number;
@@ -114,7 +112,7 @@ export function project(world: World): Decision {
   else if (expired) set("LeaderElected", false, "LeaseExpired", `${holder} has not renewed the Lease for ${record?.leaseDurationSeconds ?? 0}s`);
   else set("LeaderElected", true, "Elected", `${holder} holds the Lease`);
 
-  const decision: Decision = { status: {}, clearPreferredHolder: false, events };
+  const decision: Decision = { status: {}, events };
   const { leaderLabel, service } = election.spec;
   if (leaderLabel) {
     const carrier = leaderPod?.name;
@@ -143,10 +141,9 @@ export function project(world: World): Decision {
     set("Routed", reason === "Routed", reason, message);
   }
 
-  const handover = planHandover(world, live ? holder : "", decision, events);
+  const handover = planHandover(world, live ? holder : "", history.terms, decision, events);
   if (handover.recheckAfterMs !== undefined) recheckAfterMs = Math.min(recheckAfterMs ?? Infinity, handover.recheckAfterMs);
-  if (handover.failed !== undefined)
-    set("HandoverFailed", handover.failed !== "", handover.failed ? "Timeout" : "NoFailure", handover.failed || "no planned handover has failed");
+  if (handover.failed !== undefined) set("HandoverFailed", handover.failed.reason !== "", handover.failed.reason || "NoFailure", handover.failed.message);
   else {
     const earlier = prev.conditions?.find((c) => c.type === "HandoverFailed");
     if (earlier) conditions.push({ ...earlier, observedGeneration: generation });
@@ -277,34 +274,81 @@ function targetPort(p: ServicePort, leader: PodView | undefined): number {
   return p.port;
 }
 
+/** A handover that failed waits this long times 2^(failures-1) before the next try, at most HANDOVER_BACKOFF_CAP_MS. */
+export const HANDOVER_BACKOFF_CAP_MS = 10 * 60_000;
+/** A term of the preferred pod shorter than this (it took the Lease and lost it) counts as a failed handover. */
+export const STABLE_TERM_MS = HANDOVER_BACKOFF_CAP_MS;
+
+type HandoverStatus = NonNullable<ElectionStatus["handover"]>;
+/** What the HandoverFailed condition says: reason "" for no failure. */
+interface HandoverOutcome {
+  reason: "" | "Timeout" | "LeaseLost";
+  message: string;
+}
+
 /**
- * spec.preferredHolder → the Lease annotation once that pod is a ready candidate; done when it
- * leads, given up after handoverTimeoutSeconds from the first sight of the request.
+ * spec.preferredHolder is a standing preference: whenever that pod does not lead, a handover to it
+ * is under way (status.handover), the Lease annotation asking for it while the pod is a ready
+ * candidate. An attempt that does not complete within handoverTimeoutSeconds, or a term of that pod
+ * that ended within STABLE_TERM_MS, is a failure; each failure doubles the wait before the next
+ * attempt (capped), so a crash-looping preferred pod cannot make leadership bounce. The spec is
+ * never written: the operator's memory is status.handover and status.history.
  */
 function planHandover(
   world: World,
   liveHolder: string,
+  history: PastTerm[],
   decision: Decision,
   events: ElectionEvent[],
-): { status?: { to: string; since: string }; failed?: string; recheckAfterMs?: number } {
+): { status?: HandoverStatus; failed?: HandoverOutcome; recheckAfterMs?: number } {
   const { election, lease, pods, now } = world;
   const wanted = election.spec.preferredHolder;
-  const current = election.status?.handover;
   const annotation = lease?.preferredHolder ?? "";
+  const ask = (holder: string): void => {
+    if (annotation !== holder) decision.leaseAnnotation = holder;
+  };
   if (!wanted) {
-    // No request (or the user withdrew it): a stale annotation of ours would only confuse the agents.
-    if (annotation !== "") decision.leaseAnnotation = "";
+    // No preference (or the user removed it): a stale annotation of ours would only confuse the agents.
+    ask("");
     return {};
   }
-  const since = current?.to === wanted ? current.since : formatTime(now);
+  const prev = election.status?.handover?.to === wanted ? election.status.handover : undefined;
   if (liveHolder === wanted) {
-    decision.clearPreferredHolder = true;
-    if (annotation !== "") decision.leaseAnnotation = "";
-    events.push({ type: "Normal", reason: "HandoverSucceeded", note: `${wanted} leads, as spec.preferredHolder asked` });
-    return { failed: "" };
+    ask("");
+    if (prev) events.push({ type: "Normal", reason: "HandoverSucceeded", note: `${wanted} leads, as spec.preferredHolder asks` });
+    return { failed: { reason: "", message: `${wanted} leads, as spec.preferredHolder asks` } };
   }
   const timeoutMs = (election.spec.handoverTimeoutSeconds ?? 60) * 1000;
-  const elapsed = now.getTime() - new Date(since).getTime();
+  const backoffMs = (failures: number): number => Math.min(timeoutMs * 2 ** (failures - 1), HANDOVER_BACKOFF_CAP_MS);
+  let state: HandoverStatus;
+  let failed: HandoverOutcome | undefined;
+  if (prev) state = prev;
+  else {
+    const lost = shortTerms(history, wanted);
+    state = {
+      to: wanted,
+      since: formatTime(now),
+      ...(lost.count ? { failures: lost.count, retryAfter: formatTime(new Date(lost.lastEnd + backoffMs(lost.count))) } : {}),
+    };
+    const latest = history[0];
+    if (lost.count && latest?.leader === wanted) {
+      const heldS = Math.round((lost.lastEnd - Date.parse(latest.acquireTime ?? "")) / 1000);
+      failed = {
+        reason: "LeaseLost",
+        message: `${wanted} lost the Lease ${heldS}s after taking it; the next handover to it waits ${backoffMs(lost.count) / 1000}s`,
+      };
+      events.push({ type: "Warning", reason: "HandoverFailed", note: failed.message });
+    }
+  }
+  if (state.retryAfter !== undefined) {
+    const waitMs = Date.parse(state.retryAfter) - now.getTime();
+    if (waitMs > 0) {
+      ask("");
+      return { status: state, recheckAfterMs: waitMs, ...(failed !== undefined ? { failed } : {}) };
+    }
+    state = { to: wanted, since: formatTime(now), ...(state.failures ? { failures: state.failures } : {}) };
+  }
+  const elapsed = now.getTime() - Date.parse(state.since);
   const candidate = pods.find((p) => p.name === wanted);
   if (elapsed >= timeoutMs) {
     const why = !candidate
@@ -314,12 +358,32 @@ function planHandover(
         : !lease
           ? "the Lease does not exist"
           : `${wanted} did not take over from ${liveHolder || "nobody"}: is its agent running with --id=${wanted}?`;
-    const message = `handover to ${wanted} gave up after ${timeoutMs / 1000}s: ${why}`;
-    decision.clearPreferredHolder = true;
-    if (annotation !== "") decision.leaseAnnotation = "";
+    const failures = (state.failures ?? 0) + 1;
+    const message = `handover to ${wanted} gave up after ${timeoutMs / 1000}s: ${why}; the next try in ${backoffMs(failures) / 1000}s`;
+    ask("");
     events.push({ type: "Warning", reason: "HandoverFailed", note: message });
-    return { failed: message };
+    const retryAfter = formatTime(new Date(now.getTime() + backoffMs(failures)));
+    return { status: { ...state, failures, retryAfter }, failed: { reason: "Timeout", message }, recheckAfterMs: backoffMs(failures) };
   }
-  if (lease && candidate?.ready && !candidate.terminating && annotation !== wanted) decision.leaseAnnotation = wanted;
-  return { status: { to: wanted, since }, recheckAfterMs: timeoutMs - elapsed };
+  if (lease && candidate?.ready && !candidate.terminating) ask(wanted);
+  else ask("");
+  return { status: state, recheckAfterMs: timeoutMs - elapsed, ...(failed !== undefined ? { failed } : {}) };
+}
+
+/**
+ * The terms a handover gave the preferred pod that ended within STABLE_TERM_MS, newest first, back
+ * to its last long term: each is a handover that did not last.
+ */
+function shortTerms(history: PastTerm[], holder: string): { count: number; lastEnd: number } {
+  let count = 0;
+  let lastEnd = 0;
+  for (const [i, term] of history.entries()) {
+    if (term.leader !== holder) continue;
+    const end = Date.parse(term.endTime ?? "");
+    if (!(end - Date.parse(term.acquireTime ?? "") < STABLE_TERM_MS)) break;
+    if (history[i + 1]?.reason !== "HandedOver") continue;
+    if (count === 0) lastEnd = end;
+    count++;
+  }
+  return { count, lastEnd };
 }

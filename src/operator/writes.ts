@@ -20,7 +20,6 @@ export interface ElectionWriter {
    * old Election fails with 409 and runs again on fresh data.
    */
   putStatus(election: Election, status: ElectionStatus): Promise<void>;
-  clearPreferredHolder(election: Election): Promise<void>;
   /** Sets the Lease's preferred-holder annotation; "" removes it. */
   setLeaseAnnotation(namespace: string, lease: string, preferredHolder: string): Promise<void>;
   /** Sets (or, with null, removes) a label on a pod; a pod already gone is no error. */
@@ -63,10 +62,6 @@ export class ApiWriter implements ElectionWriter {
 
   async putStatus(election: Election, status: ElectionStatus): Promise<void> {
     await this.client.request("PUT", `${electionPath(election)}/status`, { body: { ...election, status }, timeoutMs: this.o.requestTimeoutMs });
-  }
-
-  async clearPreferredHolder(election: Election): Promise<void> {
-    await this.patch(electionPath(election), { spec: { preferredHolder: null } });
   }
 
   async setLeaseAnnotation(namespace: string, lease: string, preferredHolder: string): Promise<void> {

@@ -2,7 +2,8 @@
  * On the real node, the examples not covered by sidecar.test.ts, each doing what its comments say:
  * examples/wrapper.yaml starts its command on the leading pod only, with the fencing token and
  * identity in its environment, and on another pod once the leader is deleted; examples/handover.yaml
- * moves leadership to the pod it names, and the routed Service follows.
+ * moves leadership to the pod it names, the routed Service follows, and a GitOps tool re-applying
+ * the manifest all the while never has anything to put back.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -76,7 +77,7 @@ test("examples/wrapper.yaml: the command runs on the leading pod only, with its 
   }
 });
 
-test("examples/handover.yaml: leadership moves to the pod it names, and the Service follows", async (t) => {
+test("examples/handover.yaml: leadership moves to the pod it names, the Service follows, a GitOps loop beside it fights over nothing", async (t) => {
   const stage = await onTheNode(t);
   if (!stage) return;
   const { plane, namespace } = stage;
@@ -99,7 +100,7 @@ test("examples/handover.yaml: leadership moves to the pod it names, and the Serv
   const to = first === "db-1" ? "db-0" : "db-1";
   const spec = (handover as { spec: { preferredHolder: string } }).spec;
   spec.preferredHolder = to;
-  await applyObjects(namespace, [handover]);
+  const gitops = selfHealing(namespace, handover);
   let seen = "";
   await eventually(
     `${to} to lead and the Service to reach it`,
@@ -114,8 +115,62 @@ test("examples/handover.yaml: leadership moves to the pod it names, and the Serv
   ).catch((err: unknown) => {
     throw new Error(`${String(err)}; ${seen}`);
   });
+  // A few more rounds of the loop after the handover: the operator has written status meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  const applies = await gitops.stop();
+  assert.ok(applies.length >= 5, `${String(applies.length)} applies`);
+  const [firstApply] = applies;
+  for (const [i, a] of applies.entries()) {
+    assert.equal(a.generation, firstApply?.generation, `apply ${String(i)} found spec changed: someone else wrote it`);
+    assert.deepEqual(a.mine, firstApply?.mine, `apply ${String(i)}: the GitOps manager's fields or their time changed, so it wrote again`);
+    assert.deepEqual(a.specOwners, ["gitops"], `apply ${String(i)}: spec.preferredHolder is owned by ${a.specOwners.join(", ")}`);
+  }
+  t.diagnostic(`${String(applies.length)} server-side applies, every one a no-op after the first (generation ${String(firstApply?.generation)})`);
   const e = await getElection(namespace, "db");
   assert.equal(e?.status?.leader, to);
   assert.equal((await pods(namespace, "app=db")).length, 3);
   t.diagnostic(`handed over from ${first} to ${to}`);
 });
+
+interface Applied {
+  generation: number;
+  /** The GitOps manager's managedFields entry: the fields it owns and when it last changed them. */
+  mine: unknown;
+  /** The managers that own spec.preferredHolder. */
+  specOwners: string[];
+}
+
+/**
+ * Argo CD or Flux with self-heal, reduced to what matters here: server-side apply of the user's
+ * manifest every second under one field manager, never forcing a conflict.
+ */
+function selfHealing(namespace: string, manifest: unknown): { stop(): Promise<Applied[]> } {
+  const applies: Applied[] = [];
+  const state = { running: true };
+  const loop = (async () => {
+    while (state.running) {
+      const r = await kubectl(["apply", "--server-side", "--field-manager=gitops", "-n", namespace, "-o", "json", "-f", "-"], JSON.stringify(manifest));
+      assert.equal(r.code, 0, `the GitOps apply failed: ${r.stderr}`);
+      const object = JSON.parse(r.stdout) as {
+        metadata: {
+          generation: number;
+          managedFields: { manager: string; operation: string; time: string; fieldsV1?: { "f:spec"?: Record<string, unknown> } }[];
+        };
+      };
+      const fields = object.metadata.managedFields;
+      applies.push({
+        generation: object.metadata.generation,
+        mine: fields.find((f) => f.manager === "gitops"),
+        specOwners: fields.filter((f) => f.fieldsV1?.["f:spec"]?.["f:preferredHolder"] !== undefined).map((f) => f.manager),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return {
+    async stop() {
+      state.running = false;
+      await loop;
+      return applies;
+    },
+  };
+}

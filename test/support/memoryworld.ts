@@ -72,14 +72,6 @@ export class MemoryWorld implements ElectionCache, ElectionWriter {
     });
   }
 
-  clearPreferredHolder(election: Election): Promise<void> {
-    return this.write("spec.preferredHolder clear", () => {
-      const stored = this.storedElection(election);
-      delete stored.spec.preferredHolder;
-      this.bump(stored);
-    });
-  }
-
   setLeaseAnnotation(namespace: string, lease: string, preferredHolder: string): Promise<void> {
     return this.write(`lease annotation ${preferredHolder || "(none)"}`, () => {
       const stored = this.leases.get(keyOf(namespace, lease));

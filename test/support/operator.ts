@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { request as httpsRequest } from "node:https";
 import type { TestContext } from "node:test";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { KubeClient, type KubeObject } from "../../src/kube/client.ts";
@@ -35,7 +37,9 @@ export function installCrd(): Promise<void> {
 
 export interface RunningOperator {
   process: Agent;
+  /** /metrics over plain HTTP (not with --metrics-secure). */
   metrics: () => Promise<string>;
+  metricsPort: number;
 }
 
 /**
@@ -65,7 +69,11 @@ export async function launchOperator(
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: logLevel } },
   );
-  return { process: new Agent("operator", health, child, false), metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text() };
+  return {
+    process: new Agent("operator", health, child, false),
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    metricsPort,
+  };
 }
 
 /**
@@ -231,4 +239,20 @@ export async function sliceAddresses(namespace: string, service: string): Promis
   assert.equal(r.code, 0, r.stderr);
   const list = JSON.parse(r.stdout) as { items: { endpoints?: { addresses: string[] }[] }[] };
   return list.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses));
+}
+
+/** GET over HTTPS with a bearer token, not verifying the (self-signed) certificate, which is returned for a look. */
+export function getSecure(port: number, path: string, token?: string): Promise<{ code: number; body: string; cert: PeerCertificate }> {
+  return new Promise((resolve, reject) => {
+    const headers = token ? { authorization: `Bearer ${token}` } : {};
+    const req = httpsRequest({ host: "127.0.0.1", port, path, rejectUnauthorized: false, headers, timeout: 10_000 }, (res) => {
+      const cert = (res.socket as TLSSocket).getPeerCertificate();
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => {
+        resolve({ code: res.statusCode ?? 0, body, cert });
+      });
+    });
+    req.on("error", reject).end();
+  });
 }

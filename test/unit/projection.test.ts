@@ -211,7 +211,7 @@ test("a condition keeps its lastTransitionTime while its status stays", () => {
   assert.equal(lost.status.conditions?.find((c) => c.type === "LeaderElected")?.lastTransitionTime, "2026-11-21T12:01:00Z");
 });
 
-test("planned handover: annotate the Lease once the preferred pod is a ready candidate, finish when it leads", () => {
+test("preferredHolder is a standing preference: annotate the Lease while that pod is a ready candidate, withdraw it when it leads, never touch spec", () => {
   const notReady = project(world({ election: election({ preferredHolder: "pod-b" }), pods: [pod("pod-a"), pod("pod-b", { ready: false })] }));
   assert.equal(notReady.leaseAnnotation, undefined, "no request while pod-b cannot take over");
   assert.deepEqual(notReady.status.handover, { to: "pod-b", since: "2026-11-21T12:00:00Z" });
@@ -219,30 +219,58 @@ test("planned handover: annotate the Lease once the preferred pod is a ready can
 
   const ready = project(world({ election: election({ preferredHolder: "pod-b" }, notReady.status), now: new Date(NOW.getTime() + 5000) }));
   assert.equal(ready.leaseAnnotation, "pod-b");
-  assert.equal(ready.status.handover?.since, "2026-11-21T12:00:00Z", "the timeout runs from the first sight of the request");
-  assert.equal(ready.clearPreferredHolder, false);
+  assert.equal(ready.status.handover?.since, "2026-11-21T12:00:00Z", "the timeout runs from the start of the attempt");
+  assert.ok(!("spec" in ready), "a decision has no way to write spec");
 
   const done = project(world({ election: election({ preferredHolder: "pod-b" }, ready.status), lease: lease("pod-b", 1, { preferredHolder: "pod-b" }) }));
-  assert.equal(done.clearPreferredHolder, true);
   assert.equal(done.leaseAnnotation, "");
   assert.equal(done.status.handover, undefined);
   assert.ok(done.events.some((e) => e.reason === "HandoverSucceeded"));
+  assert.equal(conditionOf(done.status, "HandoverFailed")?.status, "False");
+
+  const stays = project(world({ election: election({ preferredHolder: "pod-b" }, done.status), lease: lease("pod-b", 1) }));
+  assert.equal(stays.leaseAnnotation, undefined, "nothing to write while the preferred pod leads");
+  assert.deepEqual(stays.events, [], "no second HandoverSucceeded");
+
+  // pod-b's term ends some other way (say, a rollout deleted it after an hour): the preference stands, and asks again.
+  const terms = [{ leader: "pod-b", transitions: 1, acquireTime: "2026-11-21T11:00:00Z", endTime: "2026-11-21T11:59:59Z", reason: "Expired" as const }];
+  const again = project(world({ election: election({ preferredHolder: "pod-b" }, seen("pod-a", 2, { history: terms })), lease: lease("pod-a", 2) }));
+  assert.deepEqual(again.status.handover, { to: "pod-b", since: "2026-11-21T12:00:00Z" });
+  assert.equal(again.leaseAnnotation, "pod-b");
+
+  const removed = project(world({ election: election({}, ready.status), lease: lease("pod-a", 0, { preferredHolder: "pod-b" }) }));
+  assert.equal(removed.leaseAnnotation, "", "removing the field ends it");
+  assert.equal(removed.status.handover, undefined);
 });
 
-test("planned handover gives up after its timeout and says why", () => {
-  const started = project(world({ election: election({ preferredHolder: "pod-x", handoverTimeoutSeconds: 30 }) }));
-  const late = project(
-    world({ election: election({ preferredHolder: "pod-x", handoverTimeoutSeconds: 30 }, started.status), now: new Date(NOW.getTime() + 30_000) }),
+test("a handover that times out says why and is retried after a doubling wait, capped at 10 minutes", () => {
+  const spec = { preferredHolder: "pod-x", handoverTimeoutSeconds: 30 };
+  let status = project(world({ election: election(spec) })).status;
+  let now = NOW.getTime();
+  const waits: number[] = [];
+  for (let attempt = 1; attempt <= 7; attempt++) {
+    now += 30_000;
+    const failed = project(world({ election: election(spec, status), now: new Date(now) }));
+    assert.equal(failed.status.handover?.failures, attempt);
+    assert.equal(conditionOf(failed.status, "HandoverFailed")?.reason, "Timeout");
+    assert.equal(failed.events.find((e) => e.reason === "HandoverFailed")?.type, "Warning");
+    const waitMs = Date.parse(failed.status.handover.retryAfter ?? "") - now;
+    waits.push(waitMs / 1000);
+    assert.equal(failed.recheckAfterMs, Math.min(waitMs, 14_001), "looks again when the wait is over (or the lease may expire)");
+    const waiting = project(world({ election: election(spec, failed.status), now: new Date(now + waitMs - 1) }));
+    assert.deepEqual(waiting.status.handover, failed.status.handover, "nothing is asked while waiting");
+    assert.deepEqual(waiting.events, []);
+    now += waitMs;
+    const retried = project(world({ election: election(spec, waiting.status), now: new Date(now) }));
+    assert.equal(retried.status.handover?.since, new Date(now).toISOString().replace(".000", ""), "a new attempt starts");
+    assert.equal(retried.status.handover.retryAfter, undefined);
+    status = retried.status;
+  }
+  assert.deepEqual(waits, [30, 60, 120, 240, 480, 600, 600]);
+  assert.match(
+    conditionOf(status, "HandoverFailed")?.message ?? "",
+    /^handover to pod-x gave up after 30s: pod-x is not a pod selected by candidates.selector; the next try in 600s$/,
   );
-  assert.equal(late.clearPreferredHolder, true);
-  assert.equal(late.status.handover, undefined);
-  assert.deepEqual(conditionOf(late.status, "HandoverFailed"), {
-    ...conditionOf(late.status, "HandoverFailed"),
-    status: "True",
-    reason: "Timeout",
-    message: "handover to pod-x gave up after 30s: pod-x is not a pod selected by candidates.selector",
-  });
-  assert.equal(late.events.find((e) => e.reason === "HandoverFailed")?.type, "Warning");
 
   const stuck = project(
     world({
@@ -251,11 +279,34 @@ test("planned handover gives up after its timeout and says why", () => {
     }),
   );
   assert.match(conditionOf(stuck.status, "HandoverFailed")?.message ?? "", /pod-b did not take over from pod-a: is its agent running with --id=pod-b\?/);
-  assert.equal(stuck.leaseAnnotation, "", "the request is withdrawn from the Lease");
+  assert.equal(stuck.leaseAnnotation, "", "the request is withdrawn from the Lease while waiting");
+});
 
-  const withdrawn = project(world({ election: election({}, started.status), lease: lease("pod-a", 0, { preferredHolder: "pod-x" }) }));
-  assert.equal(withdrawn.leaseAnnotation, "");
-  assert.equal(withdrawn.status.handover, undefined);
+test("a preferred pod that loses the Lease soon after a handover waits before the next one (a crash loop cannot bounce leadership)", () => {
+  const handedTo = (end: string): { leader: string; transitions: number; acquireTime: string; endTime: string; reason: "Expired" | "HandedOver" }[] => [
+    { leader: "pod-b", transitions: 1, acquireTime: "2026-11-21T11:59:00Z", endTime: end, reason: "Expired" },
+    { leader: "pod-a", transitions: 0, acquireTime: "2026-11-21T11:00:00Z", endTime: "2026-11-21T11:59:00Z", reason: "HandedOver" },
+  ];
+  // pod-b led 10 s after the handover, crashed; pod-a took over when its lease ran out.
+  const prev = seen("pod-b", 1, { acquireTime: "2026-11-21T11:59:00Z", history: handedTo("2026-11-21T11:59:00Z").slice(1) });
+  const lost = project(
+    world({
+      election: election({ preferredHolder: "pod-b", handoverTimeoutSeconds: 60 }, prev),
+      lease: lease("pod-a", 2, { record: { ...lease("pod-a", 2).record, acquireTime: new Date("2026-11-21T11:59:10Z") } }),
+    }),
+  );
+  assert.equal(lost.status.history?.[0]?.leader, "pod-b");
+  assert.equal(lost.status.handover?.failures, 1);
+  assert.equal(lost.status.handover.retryAfter, "2026-11-21T12:00:10Z", "60 s after pod-b's term ended");
+  assert.equal(conditionOf(lost.status, "HandoverFailed")?.reason, "LeaseLost");
+  assert.match(conditionOf(lost.status, "HandoverFailed")?.message ?? "", /pod-b lost the Lease 10s after taking it; the next handover to it waits 60s/);
+  assert.equal(lost.leaseAnnotation, undefined, "not asked again at once");
+
+  // The same history without the handover (pod-b simply won an election) is no failure.
+  const won = handedTo("2026-11-21T11:59:10Z").map((t) => ({ ...t, reason: "Expired" as const }));
+  const fresh = project(world({ election: election({ preferredHolder: "pod-b" }, seen("pod-a", 2, { history: won })), lease: lease("pod-a", 2) }));
+  assert.equal(fresh.status.handover?.failures, undefined);
+  assert.equal(fresh.leaseAnnotation, "pod-b");
 });
 
 test("renewals reach the status at most once per lease duration", () => {

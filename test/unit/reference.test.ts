@@ -1,6 +1,6 @@
 /**
  * The configuration reference in docs/ against the code it describes, so that neither can change
- * without the other: the agent's and the operator's flags, the agent's metrics, and the Election
+ * without the other: the agent's and the operator's flags and metrics, and the Election
  * fields of the CRD.
  */
 import assert from "node:assert/strict";
@@ -9,7 +9,15 @@ import { test } from "node:test";
 import { load as loadYaml } from "js-yaml";
 import { AGENT_FLAGS } from "../../src/agent/config.ts";
 import { agentMetrics } from "../../src/agent/metrics.ts";
+import { systemClock } from "../../src/election/clock.ts";
+import { startRuntimeMetrics } from "../../src/metrics/exposition.ts";
 import { OPERATOR_FLAGS } from "../../src/operator/config.ts";
+import { OperatorMetrics } from "../../src/operator/metrics.ts";
+import { WorkQueue } from "../../src/operator/queue.ts";
+
+const METRIC = /^[a-z][a-z0-9_]*\*?(\{[a-z,]*\})?$/;
+const NO_REQUESTS = { host: "127.0.0.1:6443", requests: new Map<string, number>() };
+const families = (text: string): string[] => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] ?? "").sort();
 
 const doc = (name: string): string => readFileSync(new URL(`../../docs/${name}`, import.meta.url), "utf8");
 
@@ -55,15 +63,27 @@ test("docs/agent.md lists exactly the metric families the agent serves", () => {
     synced: true,
     watchConnected: true,
   };
-  const served = [
-    ...agentMetrics("e", () => status)
-      .scrape()
-      .matchAll(/^# TYPE (\S+) /gm),
-  ]
-    .map((m) => m[1] ?? "")
-    .sort();
-  const listed = documented(doc("agent.md"), "## Metrics", /^[a-z][a-z_]*(\{[a-z,]*\})?$/).map((n) => n.replace(/\{.*$/, ""));
-  assert.deepEqual(listed.sort(), served);
+  startRuntimeMetrics();
+  const listed = documented(doc("agent.md"), "## Metrics", METRIC).map((n) => n.replace(/\{.*$/, ""));
+  assert.deepEqual(listed.sort(), families(agentMetrics("e", 15_000, NO_REQUESTS, () => status).scrape()));
+});
+
+test("docs/operator.md lists exactly the metric families the operator serves", () => {
+  startRuntimeMetrics();
+  const metrics = new OperatorMetrics({
+    client: NO_REQUESTS,
+    queue: new WorkQueue(systemClock),
+    workers: 4,
+    elections: () => [],
+    leadership: () => ({ lease: "elector-operator", leads: true }),
+  });
+  const listed = documented(doc("operator.md"), "### Metrics", METRIC).map((n) => n.replace(/\{.*$/, ""));
+  const served = families(metrics.scrape());
+  // process_* and nodejs_* are the agent's list.
+  assert.deepEqual(
+    listed.filter((n) => !n.endsWith("*")).sort(),
+    served.filter((n) => !/^(process|nodejs)_/.test(n)),
+  );
 });
 
 test("docs/operator.md describes exactly the Election's spec and status fields", () => {

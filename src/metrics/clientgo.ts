@@ -1,4 +1,7 @@
-/** client-go's leader election metrics, under its names and help texts, so its dashboards and alerts apply. */
+/**
+ * client-go's metrics under its names, labels and help texts (leader election, REST client), so
+ * the dashboards and alerts written for Kubernetes components apply unchanged.
+ */
 import type { Family } from "./exposition.ts";
 
 export function masterStatus(name: string, isLeader: boolean): Family {
@@ -18,5 +21,18 @@ export function slowpathTotal(name: string, count: number): Family {
     help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease.",
     type: "counter",
     samples: [{ labels: { name }, value: count }],
+  };
+}
+
+/** `requests` by "code method", as the client counts them (KubeClient.requests). */
+export function restClientRequests(host: string, requests: ReadonlyMap<string, number>): Family {
+  return {
+    name: "rest_client_requests_total",
+    help: "Number of HTTP requests, partitioned by status code, method, and host.",
+    type: "counter",
+    samples: [...requests].map(([key, value]) => {
+      const [code = "", method = ""] = key.split(" ");
+      return { labels: { code, method, host }, value };
+    }),
   };
 }
