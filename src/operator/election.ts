@@ -56,7 +56,10 @@ export interface ElectionStatus {
   transitions?: number;
   history?: PastTerm[];
   candidates?: { total: number; ready: number };
-  /** While spec.preferredHolder names a pod that does not lead: since when this attempt (or wait) runs, failed attempts in a row, and while backing off, when the next one may start. */
+  /**
+   * While spec.preferredHolder names a pod that does not lead: since when this attempt (or wait)
+   * runs, failed attempts in a row, and while backing off, when the next one may start.
+   */
   handover?: { to: string; since: string; failures?: number; retryAfter?: string };
   conditions?: Condition[];
 }
