@@ -13,8 +13,8 @@ import {
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
 
 export interface OperatorConfig {
-  /** Watch Elections in this namespace only; all namespaces when undefined. */
-  namespace: string | undefined;
+  /** Watch Elections in these namespaces only; all namespaces when undefined. */
+  namespaces: string[] | undefined;
   kubeconfig: string | undefined;
   metrics: ListenAddress | undefined;
   /** Serve /metrics over HTTPS to authenticated, authorized clients only (TokenReview + SubjectAccessReview). */
@@ -39,7 +39,7 @@ const SPELLINGS: Record<string, string> = {
 };
 
 export const OPERATOR_FLAGS: FlagSpec[] = [
-  { name: "namespace", usage: "Watch Elections in this namespace only. Default: all namespaces." },
+  { name: "namespace", usage: "Watch Elections in this namespace only, or in these (a comma-separated list). Default: all namespaces." },
   { name: "kubeconfig", usage: "The kubeconfig file. Default: in-cluster config, then $KUBECONFIG, then ~/.kube/config." },
   { name: "metrics-addr", usage: 'The address (host:port) to serve /metrics on; "0" turns it off (default ":8080").' },
   {
@@ -81,8 +81,9 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
   if (flags.rest.length > 0) throw new ConfigError(`unexpected argument "${flags.rest[0] ?? ""}" (see elector operator -h)`);
   const flag = (name: string): string | undefined => sameFlag(flags.values, name);
 
-  const namespace = flag("namespace");
-  if (namespace !== undefined && !isDnsLabel(namespace)) throw new ConfigError(`invalid --namespace "${namespace}": must be a lowercase DNS label`);
+  const namespaces = flag("namespace")?.split(",");
+  const badNamespace = namespaces?.find((n) => !isDnsLabel(n));
+  if (badNamespace !== undefined) throw new ConfigError(`invalid --namespace "${badNamespace}": must be a lowercase DNS label (or a comma-separated list of them)`);
   const address = (name: string, fallback: string): ListenAddress | undefined => {
     const text = flag(name) ?? fallback;
     return text === "0" ? undefined : parseListenAddress(text, `--${name}`);
@@ -103,7 +104,7 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
     leaderElection = { namespace: leNamespace, lease, identity, timing };
   }
   return {
-    namespace,
+    namespaces: namespaces && [...new Set(namespaces)],
     kubeconfig: flag("kubeconfig"),
     metrics: address("metrics-addr", ":8080"),
     metricsSecure: flag("metrics-secure") === "true",

@@ -41,7 +41,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   const queue = new WorkQueue(systemClock);
   const watches = new Watches({
     client,
-    ...(config.namespace ? { namespace: config.namespace } : {}),
+    ...(config.namespaces ? { namespaces: config.namespaces } : {}),
     requestTimeoutMs: controllerTimeoutMs,
     clock: systemClock,
     log,
@@ -134,7 +134,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     servers.push(server);
   }
   log.info(
-    { namespace: config.namespace ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health },
+    { namespaces: config.namespaces?.join(",") ?? "(all)", leaderElect: config.leaderElection !== undefined, metrics: config.metrics, health: config.health },
     "operator starting",
   );
 

@@ -1,6 +1,6 @@
 /**
  * What the operator watches, and which Elections each change concerns: reflectors (src/kube) for
- * Elections (all namespaces, or one) and, in each namespace that has Elections, its Leases, Pods,
+ * Elections (all namespaces, or those listed) and, in each namespace that has Elections, its Leases, Pods,
  * Services and elector's EndpointSlices. Nothing in other namespaces, so node heartbeat Leases in
  * kube-node-lease and pods outside elections' namespaces are never watched.
  *
@@ -35,8 +35,8 @@ export interface ElectionCache {
 
 export interface WatchesOptions {
   client: KubeClient;
-  /** Watch only this namespace; all when undefined. */
-  namespace?: string;
+  /** Watch only these namespaces; all when undefined. */
+  namespaces?: string[];
   requestTimeoutMs: number;
   clock: Clock;
   log: Log;
@@ -55,53 +55,54 @@ interface NamespaceCaches {
 
 export class Watches implements ElectionCache {
   private readonly o: WatchesOptions;
-  private readonly elections: Reflector<Election>;
+  /** One cluster-wide reflector (key ""), or one per namespace listed. */
+  private readonly elections = new Map<string, Reflector<Election>>();
   private readonly namespaces = new Map<string, NamespaceCaches>();
   /** When this operator saw each Lease's record change (monotonic ms): expiry by local observation. */
   private readonly leaseChanges = new Map<string, { record: string; at: number }>();
 
   constructor(options: WatchesOptions) {
     this.o = options;
-    const ns = options.namespace;
-    this.elections = this.reflector<Election>(
-      "elections",
-      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-      {
+    for (const ns of options.namespaces ?? [""]) {
+      const path = ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+      const reflector = this.reflector<Election>(ns ? `elections in ${ns}` : "elections", path, {
         index: electionIndexKeys,
         onChange: (election) => {
           this.watchNamespace(election.metadata.namespace);
           options.onConcern(keyOf(election.metadata.namespace, election.metadata.name));
         },
-      },
-    );
+      });
+      this.elections.set(ns, reflector);
+    }
   }
 
   /** Starts the Election watch; resolves once its first list is in. */
   async start(): Promise<void> {
-    this.elections.start();
-    await this.elections.synced;
+    const elections = [...this.elections.values()];
+    for (const r of elections) r.start();
+    await Promise.all(elections.map((r) => r.synced));
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.elections, ...[...this.namespaces.values()].flatMap((c) => [c.leases, c.pods, c.services, c.slices])].map((r) => r.stop()));
+    await Promise.all([...this.elections.values(), ...[...this.namespaces.values()].flatMap((c) => [c.leases, c.pods, c.services, c.slices])].map((r) => r.stop()));
   }
 
   /** The Elections as cached. */
   all(): Election[] {
-    return this.elections.list();
+    return [...this.elections.values()].flatMap((r) => r.list());
   }
 
   /** Every cache has had its first list. */
   get synced(): boolean {
     return (
-      this.elections.hasSynced &&
+      [...this.elections.values()].every((r) => r.hasSynced) &&
       [...this.namespaces.values()].every((c) => c.leases.hasSynced && c.pods.hasSynced && c.services.hasSynced && c.slices.hasSynced)
     );
   }
 
   election(key: string): Election | undefined {
     const [namespace = "", name = ""] = key.split("/");
-    return this.elections.get(namespace, name);
+    return this.electionsIn(namespace)?.get(namespace, name);
   }
 
   namespaceSynced(namespace: string): Promise<void> {
@@ -145,13 +146,17 @@ export class Watches implements ElectionCache {
     return at;
   }
 
+  private electionsIn(namespace: string): Reflector<Election> | undefined {
+    return this.elections.get(namespace) ?? this.elections.get("");
+  }
+
   /** The caches of `namespace`, started on first use; changes in them concern the Elections filed under their keys. */
   private watchNamespace(namespace: string): NamespaceCaches {
     const existing = this.namespaces.get(namespace);
     if (existing) return existing;
     // The Elections filed under any of `keys` (see electionIndexKeys) that pass `test` are concerned.
     const concern = (keys: string[], test: (e: Election) => boolean = () => true): void => {
-      for (const key of keys) for (const e of this.elections.byIndex(key)) if (test(e)) this.o.onConcern(keyOf(namespace, e.metadata.name));
+      for (const key of keys) for (const e of this.electionsIn(namespace)?.byIndex(key) ?? []) if (test(e)) this.o.onConcern(keyOf(namespace, e.metadata.name));
     };
     const caches: NamespaceCaches = {
       leases: this.reflector<V1Lease>(`leases in ${namespace}`, `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, {

@@ -107,5 +107,5 @@ test("helm test: a pod of the operator's own image checks that the operator answ
   await installChart();
   const tested = await helm(["test", "elector", "-n", OPERATOR_NAMESPACE, "--logs", "--timeout", "120s"]);
   assert.equal(tested.code, 0, tested.stdout + tested.stderr);
-  assert.match(tested.stdout, /the operator answers on http:\/\/[\d.]+:8080\/metrics/);
+  assert.match(tested.stdout, /the operator answers on https:\/\/[\d.]+:8443\/metrics/);
 });

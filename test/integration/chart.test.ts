@@ -10,9 +10,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, loadAll } from "js-yaml";
+import { KubeClient } from "../../src/kube/client.ts";
+import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import { FAST, startAgent, waitForOneLeader } from "../support/agents.ts";
 import { eventually, helm, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testNamespace } from "../support/cluster.ts";
-import { apply, createPod, CRD, installCrd, labelled, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
+import { apply, createPod, CRD, getSecure, installCrd, labelled, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/elector", import.meta.url));
 
@@ -35,7 +37,8 @@ test("helm lint passes, and values.schema.json refuses bad values, naming them",
     ["replicas=0", /replicas/],
     ["logLevel=loud", /logLevel/],
     ["leaderElection.leaseDuration=fifteen", /leaseDuration/],
-    ["watchNamespace=Not_A_Namespace", /watchNamespace/],
+    ["watchNamespaces[0]=Not_A_Namespace", /watchNamespaces/],
+    ["agentClusterRole.bindings[0].namespace=shop", /serviceAccount/],
     ["workers=100", /workers/],
     ["unknownKey=1", /unknownKey/],
   ];
@@ -96,11 +99,24 @@ test("the rendered chart is accepted by the API server, and the operator's pod p
   await installCrd();
   const namespace = await testNamespace(t);
   const { text, manifests } = await render(namespace, ["dashboard.enabled=true"]);
+  // A dry run creates nothing, and the helm test pod's admission looks its ServiceAccount up.
+  await kubectl(["create", "serviceaccount", "rel-elector-test-operator-answers", "-n", namespace, "--save-config"]);
   const applied = await kubectl(["apply", "--dry-run=server", "-n", namespace, "-f", "-"], text);
   assert.equal(applied.code, 0, applied.stderr);
   assert.doesNotMatch(applied.stderr, /Warning/i, applied.stderr);
   const kinds = manifests.map((m) => m.kind).sort();
-  for (const kind of ["ClusterRole", "ConfigMap", "Deployment", "PodDisruptionBudget", "Role", "Service", "ServiceAccount"])
+  for (const kind of [
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Deployment",
+    "PodDisruptionBudget",
+    "Role",
+    "Service",
+    "ServiceAccount",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+  ])
     assert.ok(kinds.includes(kind), `${kind} in ${kinds.join(", ")}`);
 
   const deployment = manifests.find((m) => m.kind === "Deployment");
@@ -114,17 +130,19 @@ test("the rendered chart is accepted by the API server, and the operator's pod p
   const admitted = await kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify(pod));
   assert.equal(admitted.code, 0, `the operator's pod in a restricted namespace: ${admitted.stderr}`);
 
-  const monitored = await render(namespace, ["metrics.serviceMonitor.enabled=true"]);
-  assert.ok(
-    monitored.manifests.some((m) => m.kind === "ServiceMonitor"),
-    "a ServiceMonitor when asked for",
-  );
-  const dashboard = manifests.find((m) => m.kind === "ConfigMap") as unknown as { data: Record<string, string> };
-  const panels = (JSON.parse(dashboard.data["elector.json"] ?? "{}") as { panels?: { targets: { expr: string }[] }[] }).panels ?? [];
-  assert.ok(
-    panels.length > 0 && panels.every((p) => p.targets.every((q) => /elector_|leader_election_|process_/.test(q.expr))),
-    "dashboard panels query elector's metrics",
-  );
+  // The monitoring.coreos.com CRDs are not installed here: what matters is what the ServiceMonitor says.
+  const monitored = await render(namespace, ["metrics.serviceMonitor.enabled=true", "prometheusRule.enabled=true"]);
+  const monitor = monitored.manifests.find((m) => m.kind === "ServiceMonitor") as unknown as { spec: { endpoints: Record<string, unknown>[] } } | undefined;
+  assert.deepEqual(monitor?.spec.endpoints[0], {
+    port: "metrics",
+    interval: "30s",
+    honorLabels: true,
+    scheme: "https",
+    bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+    tlsConfig: { insecureSkipVerify: true },
+  });
+  assert.ok(monitored.manifests.some((m) => m.kind === "PrometheusRule"));
+  // The dashboard's and the rule's queries are checked against real scrapes in metrics.test.ts.
 });
 
 test("installed with helm, the operator and the agents work with the chart's ServiceAccounts, and are denied the rest", async (t) => {
@@ -158,7 +176,7 @@ test("installed with helm, the operator and the agents work with the chart's Ser
   ]);
   for (const [name, ip] of ips) await createPod(namespace, name, { app: "db" }, ip);
   const agents = await Promise.all([...ips.keys()].map((id) => startAgent(t, { namespace, election: "db", id, args: FAST, kubeconfig: agentConfig })));
-  const operator = await startOperator(t, namespace, ["--leader-elect", `--leader-elect-namespace=${namespace}`, ...FAST], operatorConfig);
+  const operator = await startOperator(t, namespace, ["--leader-elect", `--leader-elect-namespace=${namespace}`, "--metrics-secure", ...FAST], operatorConfig);
   await apply(namespace, {
     apiVersion: "elector.dev/v1alpha1",
     kind: "Election",
@@ -183,6 +201,44 @@ test("installed with helm, the operator and the agents work with the chart's Ser
   );
   const events = await kubectl(["get", "events.events.k8s.io", "-n", namespace, "-o", "jsonpath={.items[*].reason}"]);
   assert.match(events.stdout, /LeaderChanged/, "Events are allowed");
+
+  // The label moved twice under the admission policy. Anything else the operator's identity tries on a pod is refused.
+  const asOperator = new KubeClient(loadConnection(operatorConfig));
+  /** A strategic merge patch sent as the operator's ServiceAccount; "" when accepted, else the API server's message. */
+  const patchPod = (patch: object): Promise<string> =>
+    asOperator
+      .request("PATCH", `/api/v1/namespaces/${namespace}/pods/${first.id}`, {
+        body: patch,
+        contentType: "application/strategic-merge-patch+json",
+        timeoutMs: 10_000,
+      })
+      .then(
+        () => "",
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      );
+  assert.match(
+    await patchPod({ spec: { containers: [{ name: "app", image: "registry.example/other:1" }] } }),
+    /ValidatingAdmissionPolicy '\S+-operator-pod-writes' .* denied request: the elector operator may change only a pod's leader label, not its spec/,
+  );
+  assert.match(await patchPod({ metadata: { labels: { team: "other" } } }), /the elector operator may change only the leader label keys leader of a pod/);
+  assert.match(await patchPod({ metadata: { annotations: { "example.com/x": "y" } } }), /not its annotations, finalizers or owners/);
+  assert.equal(await patchPod({ metadata: { labels: { leader: "true" } } }), "", "the leader label itself passes");
+  assert.equal(await patchPod({ metadata: { labels: { leader: null } } }), "");
+  assert.equal((await kubectl(["label", "pod", first.id, "-n", namespace, "team=other"])).code, 0, "the policy concerns the operator only");
+
+  // --metrics-secure with the chart's ClusterRoles: the operator may review tokens, and a scraper bound to metrics-reader may read.
+  await kubectl(["create", "serviceaccount", "prometheus", "-n", namespace]);
+  const reader = `${release}-elector-metrics-reader`;
+  await kubectl(["create", "clusterrolebinding", `${namespace}-prometheus`, `--clusterrole=${reader}`, `--serviceaccount=${namespace}:prometheus`]);
+  t.after(() => kubectl(["delete", "clusterrolebinding", `${namespace}-prometheus`, "--ignore-not-found"]));
+  const scraper = (await kubectl(["create", "token", "prometheus", "-n", namespace])).stdout.trim();
+  const scraped = await eventually("the scraper let in", async () => {
+    const r = await getSecure(operator.metricsPort, "/metrics", scraper);
+    return r.code === 200 ? r.body : undefined;
+  });
+  assert.match(scraped, /^leader_election_master_status\{name="elector-operator"\} 1$/m);
+  const member = (await kubectl(["create", "token", "member", "-n", namespace])).stdout.trim();
+  assert.equal((await getSecure(operator.metricsPort, "/metrics", member)).code, 403, "an agent's ServiceAccount may not read the operator's metrics");
   const refused = [...operator.process.logs, ...agents.flatMap((a) => a.logs)].filter((l) => /\b403\b|forbidden/i.test(JSON.stringify(l)));
   assert.deepEqual(refused, [], "nothing elector did was refused");
 
@@ -198,6 +254,8 @@ test("installed with helm, the operator and the agents work with the chart's Ser
     [`${release}-elector-operator`, "patch", "services", "default", false],
     [`${release}-elector-operator`, "update", "leases", "default", false],
     [`${release}-elector-operator`, "delete", "leases", "default", false],
+    [`${release}-elector-operator`, "create", "tokenreviews.authentication.k8s.io", "default", true],
+    [`${release}-elector-operator`, "create", "subjectaccessreviews.authorization.k8s.io", "default", true],
     ["member", "get", "leases", namespace, true],
     ["member", "watch", "leases", namespace, true],
     ["member", "create", "leases", namespace, true],
@@ -211,4 +269,67 @@ test("installed with helm, the operator and the agents work with the chart's Ser
   for (const [who, verb, resource, where, allowed] of checks) {
     assert.equal(await can(who, verb, resource, where), allowed, `${who} ${allowed ? "may" : "must not"} ${verb} ${resource} in ${where}`);
   }
+});
+
+test("limited to a list of namespaces: Roles only there, the operator watches only those, and the chart binds the agents' ServiceAccount", async (t) => {
+  await installCrd();
+  const [home, watched, other] = [await testNamespace(t), await testNamespace(t), await testNamespace(t)];
+  const release = `ns-${home.slice(-6)}`;
+  await kubectl(["create", "serviceaccount", "member", "-n", watched]);
+  const installed = await helm([
+    "install",
+    release,
+    CHART,
+    "-n",
+    home,
+    "--set",
+    `watchNamespaces={${watched}}`,
+    "--set",
+    `agentClusterRole.bindings[0].namespace=${watched}`,
+    "--set",
+    "agentClusterRole.bindings[0].serviceAccount=member",
+  ]);
+  assert.equal(installed.code, 0, installed.stderr);
+  t.after(() => helm(["uninstall", release, "-n", home]));
+  assert.match(installed.stdout, new RegExp(`watches Elections in ${watched}\\.`));
+
+  const operatorAccount = `system:serviceaccount:${home}:${release}-elector-operator`;
+  const can = async (verb: string, resource: string, where: string[]): Promise<string> =>
+    (await kubectl(["auth", "can-i", verb, resource, ...where, `--as=${operatorAccount}`])).stdout.trim();
+  assert.equal(await can("patch", "pods", ["-n", watched]), "yes");
+  assert.equal(await can("patch", "pods", ["-n", other]), "no");
+  assert.equal(await can("list", "elections.elector.dev", ["--all-namespaces"]), "no", "no ClusterRole for the controller");
+
+  // The operator as the Deployment runs it: its --namespace is the list.
+  const manifest = await helm(["get", "manifest", release, "-n", home]);
+  const deployment = loadAll(manifest.stdout).find((m) => (m as Manifest | null)?.kind === "Deployment") as {
+    spec: { template: { spec: { containers: { args: string[] }[] } } };
+  };
+  const namespaceArg = deployment.spec.template.spec.containers[0]?.args.find((a) => a.startsWith("--namespace="));
+  assert.equal(namespaceArg, `--namespace=${watched}`);
+  const dir = await scratchDir(t);
+  const [operatorConfig, agentConfig] = await Promise.all([
+    serviceAccountKubeconfig(home, `${release}-elector-operator`, dir),
+    serviceAccountKubeconfig(watched, "member", dir),
+  ]);
+  const operator = await startOperator(t, watched, [namespaceArg], operatorConfig);
+  for (const ns of [watched, other]) {
+    await createPod(ns, "db-0", { app: "db" }, "10.1.0.10");
+    await apply(ns, {
+      apiVersion: "elector.dev/v1alpha1",
+      kind: "Election",
+      metadata: { name: "db" },
+      spec: { candidates: { selector: { matchLabels: { app: "db" } } }, leaderLabel: {} },
+    });
+  }
+  // The chart's RoleBinding is all the agent has.
+  const agent = await startAgent(t, { namespace: watched, election: "db", id: "db-0", args: FAST, kubeconfig: agentConfig });
+  await waitForOneLeader([agent]);
+  await waitForElection(watched, "db", "Ready", (e) => e.status?.conditions?.find((c) => c.type === "Ready")?.status === "True");
+  await eventually("the leader labelled", async () => ((await labelled(watched, "leader", "true")).join() === "db-0" ? true : undefined));
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const unwatched = await kubectl(["get", "election", "db", "-n", other, "-o", "jsonpath={.status}"]);
+  assert.equal(unwatched.stdout, "", "an Election outside the list is not the operator's");
+  const refused = operator.process.logs.filter((l) => /\b403\b|forbidden/i.test(JSON.stringify(l)));
+  assert.deepEqual(refused, [], "the operator asked for nothing outside its namespaces");
 });

@@ -60,3 +60,11 @@ test("one setting given twice under its two names with different values is one c
   assert.deepEqual(parse(["--metrics-addr=:9000", "--metrics-bind-address=:9000"]).metrics, { host: "0.0.0.0", port: 9000 });
   assert.throws(() => parse(["--leader-elect", "--leader-elect-lease-duration=fast"]), /invalid duration "fast" for --lease-duration/);
 });
+
+test("--namespace takes one namespace or a comma-separated list of them", () => {
+  assert.deepEqual(parse(["--namespace=shop"]).namespaces, ["shop"]);
+  assert.deepEqual(parse(["--namespace=shop,billing,shop"]).namespaces, ["shop", "billing"]);
+  assert.equal(parse([]).namespaces, undefined, "all namespaces");
+  assert.throws(() => parse(["--namespace=shop,"]), /invalid --namespace "": must be a lowercase DNS label \(or a comma-separated list of them\)/);
+  assert.throws(() => parse(["--namespace=Shop"]), /invalid --namespace "Shop"/);
+});
