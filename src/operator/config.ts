@@ -83,7 +83,8 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
 
   const namespaces = flag("namespace")?.split(",");
   const badNamespace = namespaces?.find((n) => !isDnsLabel(n));
-  if (badNamespace !== undefined) throw new ConfigError(`invalid --namespace "${badNamespace}": must be a lowercase DNS label (or a comma-separated list of them)`);
+  if (badNamespace !== undefined)
+    throw new ConfigError(`invalid --namespace "${badNamespace}": must be a lowercase DNS label (or a comma-separated list of them)`);
   const address = (name: string, fallback: string): ListenAddress | undefined => {
     const text = flag(name) ?? fallback;
     return text === "0" ? undefined : parseListenAddress(text, `--${name}`);

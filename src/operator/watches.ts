@@ -84,7 +84,9 @@ export class Watches implements ElectionCache {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.elections.values(), ...[...this.namespaces.values()].flatMap((c) => [c.leases, c.pods, c.services, c.slices])].map((r) => r.stop()));
+    await Promise.all(
+      [...this.elections.values(), ...[...this.namespaces.values()].flatMap((c) => [c.leases, c.pods, c.services, c.slices])].map((r) => r.stop()),
+    );
   }
 
   /** The Elections as cached. */
