@@ -3,7 +3,8 @@
  * examples/wrapper.yaml starts its command on the leading pod only, with the fencing token and
  * identity in its environment, and on another pod once the leader is deleted; examples/handover.yaml
  * moves leadership to the pod it names, the routed Service follows, and a GitOps tool re-applying
- * the manifest all the while never has anything to put back.
+ * the manifest all the while never has anything to put back; and every example's workload survives
+ * `kubectl rollout restart` with a leader at the end (examples/native-sidecar.yaml included).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -174,3 +175,52 @@ function selfHealing(namespace: string, manifest: unknown): { stop(): Promise<Ap
     },
   };
 }
+
+test("every example's workload survives kubectl rollout restart: the rollout finishes and a leader exists at the end", async (t) => {
+  const stage = await onTheNode(t);
+  if (!stage) return;
+  const { namespace } = stage;
+  const deployment = await sidecarDeployment();
+  const [service, serviceRouting] = await example("service-routing.yaml");
+  await applyObjects(namespace, [
+    ...(await example("rbac.yaml")),
+    deployment,
+    ...(await example("label-routing.yaml")),
+    ...(await example("native-sidecar.yaml")),
+    ...(await example("wrapper.yaml")),
+    asDatabase(deployment, "StatefulSet"),
+    service,
+    serviceRouting,
+  ]);
+  const workloads: { workload: string; selector: string; lease: string; election?: string }[] = [
+    { workload: "deployment/scheduler", selector: "app=scheduler", lease: "scheduler", election: "scheduler" },
+    { workload: "deployment/reports", selector: "app=reports", lease: "reports" },
+    { workload: "statefulset/singleton", selector: "app=singleton", lease: "singleton" },
+    { workload: "statefulset/db", selector: "app=db", lease: "db", election: "db" },
+  ];
+  for (const w of workloads) await rolledOut(namespace, w.workload, "180s");
+  for (const w of workloads) {
+    const before = (await lease(namespace, w.lease))?.leaseTransitions ?? 0;
+    const restarted = await kubectl(["rollout", "restart", "-n", namespace, w.workload]);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    await rolledOut(namespace, w.workload, "180s");
+    const holder = await eventually(
+      `a leader of ${w.lease} among the restarted pods`,
+      async () => {
+        const current = await pods(namespace, w.selector);
+        const held = await lease(namespace, w.lease);
+        const pod = current.find((p) => p.name === held?.holderIdentity);
+        return pod?.ready && !pod.deleting && (held?.leaseTransitions ?? 0) > before ? pod.name : undefined;
+      },
+      60_000,
+    );
+    if (w.election) {
+      const election = w.election;
+      await eventually(`Election ${election} Ready with ${holder}`, async () => {
+        const e = await getElection(namespace, election);
+        return e?.status?.leader === holder && e.status.conditions?.find((c) => c.type === "Ready")?.status === "True" ? true : undefined;
+      });
+    }
+    t.diagnostic(`${w.workload}: rolled out again, ${holder} leads (${w.lease} transitions ${String(before)} → more)`);
+  }
+});
