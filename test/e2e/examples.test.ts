@@ -150,7 +150,10 @@ function selfHealing(namespace: string, manifest: unknown): { stop(): Promise<Ap
   const state = { running: true };
   const loop = (async () => {
     while (state.running) {
-      const r = await kubectl(["apply", "--server-side", "--field-manager=gitops", "-n", namespace, "-o", "json", "-f", "-"], JSON.stringify(manifest));
+      const r = await kubectl(
+        ["apply", "--server-side", "--field-manager=gitops", "--show-managed-fields", "-n", namespace, "-o", "json", "-f", "-"],
+        JSON.stringify(manifest),
+      );
       assert.equal(r.code, 0, `the GitOps apply failed: ${r.stderr}`);
       const object = JSON.parse(r.stdout) as {
         metadata: {
