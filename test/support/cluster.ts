@@ -37,6 +37,10 @@ export function testCluster(): Promise<TestCluster> {
 export async function testNamespace(t: TestContext): Promise<string> {
   const { kc } = await testCluster();
   const name = await createNamespace(kc, t.name);
+  // The controller-manager adds the default ServiceAccount a moment later; a pod created before it is refused.
+  await eventually("the namespace's default ServiceAccount", async () =>
+    (await kubectl(["get", "serviceaccount", "default", "-n", name])).code === 0 ? true : undefined,
+  );
   t.after(async () => {
     await kc
       .makeApiClient(CoreV1Api)
