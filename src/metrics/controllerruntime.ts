@@ -55,7 +55,7 @@ export function reconcileFamilies(controller: string, s: ReconcileStats): Family
       name: "controller_runtime_reconcile_time_seconds",
       help: "Length of time per reconciliation per controller",
       type: "histogram",
-      samples: s.time.samples().map((sample) => ({ ...sample, labels: { ...labels, ...sample.labels } })),
+      samples: s.time.samples(labels),
     },
     {
       name: "controller_runtime_max_concurrent_reconciles",
@@ -70,7 +70,6 @@ export function reconcileFamilies(controller: string, s: ReconcileStats): Family
 export function workqueueFamilies(name: string, s: QueueStats): Family[] {
   const labels = { name, controller: name };
   const one = (value: number): { labels: Record<string, string>; value: number }[] => [{ labels, value }];
-  const histogram = (h: Histogram): Family["samples"] => h.samples().map((sample) => ({ ...sample, labels: { ...labels, ...sample.labels } }));
   return [
     { name: "workqueue_depth", help: "Current depth of workqueue", type: "gauge", samples: one(s.depth) },
     { name: "workqueue_adds_total", help: "Total number of adds handled by workqueue", type: "counter", samples: one(s.adds) },
@@ -78,13 +77,13 @@ export function workqueueFamilies(name: string, s: QueueStats): Family[] {
       name: "workqueue_queue_duration_seconds",
       help: "How long in seconds an item stays in workqueue before being requested",
       type: "histogram",
-      samples: histogram(s.queueDuration),
+      samples: s.queueDuration.samples(labels),
     },
     {
       name: "workqueue_work_duration_seconds",
       help: "How long in seconds processing an item from workqueue takes.",
       type: "histogram",
-      samples: histogram(s.workDuration),
+      samples: s.workDuration.samples(labels),
     },
     {
       name: "workqueue_unfinished_work_seconds",

@@ -66,12 +66,13 @@ export class Histogram {
     });
   }
 
-  samples(): Sample[] {
+  /** The _bucket, _sum and _count samples, each with `labels` (and `le` on the buckets). */
+  samples(labels: Record<string, string> = {}): Sample[] {
     return [
-      ...this.bounds.map((bound, i) => ({ suffix: "_bucket", labels: { le: String(bound) }, value: this.counts[i] ?? 0 })),
-      { suffix: "_bucket", labels: { le: "+Inf" }, value: this.count },
-      { suffix: "_sum", value: this.sum },
-      { suffix: "_count", value: this.count },
+      ...this.bounds.map((bound, i) => ({ suffix: "_bucket", labels: { ...labels, le: String(bound) }, value: this.counts[i] ?? 0 })),
+      { suffix: "_bucket", labels: { ...labels, le: "+Inf" }, value: this.count },
+      { suffix: "_sum", labels, value: this.sum },
+      { suffix: "_count", labels, value: this.count },
     ];
   }
 }
@@ -126,7 +127,7 @@ function runtimeFamilies(): Family[] {
       name: "nodejs_gc_duration_seconds",
       help: "Garbage collection duration by kind, one of major, minor, incremental or weakcb.",
       type: "histogram" as const,
-      samples: [...gc].flatMap(([kind, h]) => h.samples().map((sample) => ({ ...sample, labels: { kind, ...sample.labels } }))),
+      samples: [...gc].flatMap(([kind, h]) => h.samples({ kind })),
     },
   ];
   lag.reset();
