@@ -6,12 +6,11 @@ import { runAgent, runPassthrough } from "../agent/agent.ts";
 import { AGENT_USAGE, parseAgentConfig } from "../agent/config.ts";
 import { OPERATOR_USAGE, parseOperatorConfig } from "../operator/config.ts";
 import { ConfigError } from "../config/flags.ts";
-import { KubeconfigError } from "../kube/kubeconfig.ts";
+import { KubeconfigError, podNamespace } from "../kube/kubeconfig.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.
 const { readFileSync } = process.getBuiltinModule("node:fs");
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector operator [flags] | elector version   (-h after a command lists its flags)";
 const LEVELS: Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
@@ -21,19 +20,18 @@ function logger(): pino.Logger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
-function podNamespace(): string | undefined {
-  try {
-    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim() || undefined;
-  } catch {
-    return undefined;
-  }
+/** The package's version: from package.json beside dist/, or in the single executable, from the copy embedded in it. */
+function version(): string {
+  const sea = process.getBuiltinModule("node:sea");
+  const text = sea.isSea() ? sea.getAsset("package.json", "utf8") : readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "version":
-      console.log(`elector ${pkg.version}`);
+      console.log(`elector ${version()}`);
       return 0;
     case "agent": {
       const config = parseAgentConfig(rest, { env: process.env, hostname: hostname(), podNamespace: podNamespace() });
@@ -60,11 +58,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  const known = err instanceof ConfigError || err instanceof KubeconfigError;
-  console.error(`elector: ${err instanceof Error ? err.message : String(err)}`);
-  if (!known && process.env.LOG_LEVEL === "debug" && err instanceof Error) console.error(err.stack);
-  process.exitCode = err instanceof ConfigError ? 2 : 1;
-}
+// A promise chain, not a top-level await: the single executable runs this file bundled as CommonJS.
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const known = err instanceof ConfigError || err instanceof KubeconfigError;
+    console.error(`elector: ${err instanceof Error ? err.message : String(err)}`);
+    if (!known && process.env.LOG_LEVEL === "debug" && err instanceof Error) console.error(err.stack);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  },
+);

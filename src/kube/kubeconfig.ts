@@ -13,16 +13,11 @@
  */
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join } from "node:path";
+import { load as parseYaml } from "js-yaml";
 import { ExecCredentialSource, type Credentials } from "./execcredential.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.
 const { existsSync, readFileSync } = process.getBuiltinModule("node:fs");
-
-/** js-yaml, loaded only when there is a kubeconfig file to read: in a pod it costs ~3.6 MB for nothing. */
-function parseYaml(text: string): unknown {
-  const require = process.getBuiltinModule("node:module").createRequire(import.meta.url);
-  return (require("js-yaml") as typeof import("js-yaml")).load(text);
-}
 
 export class KubeconfigError extends Error {
   override name = "KubeconfigError";
@@ -60,6 +55,15 @@ type KubeconfigSource = { inCluster: true } | { inCluster: false; files: string[
 export function loadConnection(file: string | undefined, around: Surroundings = HERE): Connection {
   const source = findKubeconfig(file, around);
   return source.inCluster ? inCluster(around) : fromFiles(source.files);
+}
+
+/** The namespace of the pod this runs in, from its service account; undefined outside a pod. */
+export function podNamespace(around: Surroundings = HERE): string | undefined {
+  try {
+    return readFileSync(join(around.serviceAccountDir, "namespace"), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The lookup: the explicit file, the pod's service account, $KUBECONFIG's files or ~/.kube/config. */

@@ -5,7 +5,7 @@
  * the agents run with the chart's ServiceAccounts and work, and are denied what they do not need.
  */
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import { FAST, startAgent, waitForOneLeader } from "../support/agents.ts";
 import { eventually, helm, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testNamespace } from "../support/cluster.ts";
+import { syncDocBlocks } from "../support/docs.ts";
 import { apply, createPod, CRD, getSecure, installCrd, labelled, sliceAddresses, startOperator, waitForElection } from "../support/operator.ts";
 
 const CHART = fileURLToPath(new URL("../../charts/elector", import.meta.url));
@@ -282,31 +283,12 @@ test("installed with helm, the operator and the agents work with the chart's Ser
       .join("\n")
       .trim();
   };
-  await syncDocBlocks("operations.md", {
-    "the operator (`elector-operator`)": await canList(`${release}-elector-operator`),
-    "a member pod's ServiceAccount bound to `elector-agent`": await canList("member"),
-    "a scraper bound to `elector-metrics-reader`": await canList("prometheus"),
+  await syncDocBlocks("operations.md", "text", {
+    "#### the operator (`elector-operator`)": await canList(`${release}-elector-operator`),
+    "#### a member pod's ServiceAccount bound to `elector-agent`": await canList("member"),
+    "#### a scraper bound to `elector-metrics-reader`": await canList("prometheus"),
   });
 });
-
-/**
- * The ```text block under each `#### title` of docs/`name` is `blocks[title]`: fails naming the
- * difference, or with ELECTOR_WRITE_DOCS=1 writes the doc so (then review and commit it).
- */
-async function syncDocBlocks(name: string, blocks: Record<string, string>): Promise<void> {
-  const path = fileURLToPath(new URL(`../../docs/${name}`, import.meta.url));
-  let doc = await readFile(path, "utf8");
-  for (const [title, text] of Object.entries(blocks)) {
-    const heading = `#### ${title}\n\n\`\`\`text\n`;
-    const start = doc.indexOf(heading);
-    assert.ok(start >= 0, `docs/${name} has no "#### ${title}" followed by a text block`);
-    const from = start + heading.length;
-    const to = from + (/^```$/m.exec(doc.slice(from))?.index ?? 0);
-    if (process.env.ELECTOR_WRITE_DOCS === "1") doc = `${doc.slice(0, from)}${text}\n${doc.slice(to)}`;
-    else assert.equal(doc.slice(from, to), `${text}\n`, `docs/${name}, "${title}": not what the cluster answers (ELECTOR_WRITE_DOCS=1 rewrites it)`);
-  }
-  if (process.env.ELECTOR_WRITE_DOCS === "1") await writeFile(path, doc);
-}
 
 test("limited to a list of namespaces: Roles only there, the operator watches only those, and the chart binds the agents' ServiceAccount", async (t) => {
   await installCrd();
