@@ -1,5 +1,5 @@
 /**
- * `npm test`: format, lint, typecheck, build, elector's image (where a node can run), then every tier on
+ * `npm test`: format, lint, typecheck, build (dist/ and the single executable), elector's image (where a node can run), then every tier on
  * one fresh cluster: unit, integration (the control plane), end-to-end (real pods on the node).
  * Extra arguments narrow the run to those test files: `npm test -- test/integration/x.test.ts`.
  */
@@ -72,6 +72,8 @@ async function main(): Promise<number> {
   if ((await run("tsc", ["-p", "tsconfig.json"])) !== 0) return 1;
   // Some tests run the agent as shipped: the compiled dist/.
   if ((await run("tsc", ["-p", "tsconfig.build.json"])) !== 0) return 1;
+  // ... and the single executable (dist/elector), as images without Node run it.
+  if ((await run(process.execPath, ["scripts/executable.ts"])) !== 0) return 1;
 
   const node = nodeDefault();
   if (node.node) {

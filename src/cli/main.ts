@@ -11,7 +11,8 @@ import { KubeconfigError, podNamespace } from "../kube/kubeconfig.ts";
 // The CommonJS object, not an ESM import: see src/kube/client.ts.
 const { readFileSync } = process.getBuiltinModule("node:fs");
 
-const USAGE = "usage: elector agent [flags] [-- CMD ARGS...] | elector operator [flags] | elector version   (-h after a command lists its flags)";
+const USAGE =
+  "usage: elector agent [flags] [-- CMD ARGS...] | elector operator [flags] | elector install DIR | elector version   (-h after a command lists its flags)";
 const LEVELS: Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 function logger(): pino.Logger {
@@ -27,9 +28,35 @@ function version(): string {
   return (JSON.parse(text) as { version: string }).version;
 }
 
+/**
+ * `elector install DIR`: the single executable copies itself to DIR/elector, for an init container
+ * that hands it to an app container through an emptyDir. Written under a temporary name and then
+ * renamed, so that a copy cut short (the init container killed) never leaves a file that looks whole.
+ */
+function install(args: string[]): number {
+  const [dir, ...extra] = args;
+  if (!dir || extra.length > 0) throw new ConfigError("usage: elector install DIR   (copies this executable to DIR/elector)");
+  if (!process.getBuiltinModule("node:sea").isSea()) {
+    throw new ConfigError("elector install copies the single executable (/elector in the image), and this is elector run by Node: run /elector install DIR");
+  }
+  const { chmodSync, copyFileSync, renameSync } = process.getBuiltinModule("node:fs");
+  const target = `${dir.replace(/\/+$/, "")}/elector`;
+  try {
+    copyFileSync(process.execPath, `${target}.partial`);
+    chmodSync(`${target}.partial`, 0o755);
+    renameSync(`${target}.partial`, target);
+  } catch (err) {
+    throw new ConfigError(`cannot install into ${dir}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  console.log(`installed ${target}`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case "install":
+      return install(rest);
     case "version":
       console.log(`elector ${version()}`);
       return 0;

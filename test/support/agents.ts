@@ -22,6 +22,9 @@ const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
  */
 export const SHIPPED = { entry: fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url)), nodeFlags: ["--lite-mode"] };
 
+/** The agent as one self-contained file (npm run build:executable; scripts/test.ts builds it): run instead of Node and an entry. */
+export const EXECUTABLE = fileURLToPath(new URL("../../dist/elector", import.meta.url));
+
 /** A short lease so that failover tests take seconds: 4s/3s/1s. */
 export const FAST = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"];
 
@@ -50,6 +53,8 @@ export interface AgentOptions {
   /** The CLI entry to run: the TypeScript source by default, or SHIPPED's. */
   entry?: string;
   nodeFlags?: string[];
+  /** A single executable to run instead of Node with `entry` (EXECUTABLE). */
+  executable?: string;
 }
 
 export class Agent {
@@ -155,8 +160,7 @@ export type LaunchOptions = AgentOptions & {
 export async function launchAgent(o: LaunchOptions): Promise<Agent> {
   const port = await freePort();
   const args = [
-    ...(o.nodeFlags ?? []),
-    o.entry ?? MAIN,
+    ...(o.executable ? [] : [...(o.nodeFlags ?? []), o.entry ?? MAIN]),
     "agent",
     `-election=${o.election}`,
     `-namespace=${o.namespace}`,
@@ -166,9 +170,8 @@ export async function launchAgent(o: LaunchOptions): Promise<Agent> {
     ...(o.args ?? FAST),
     ...(o.command ? ["--", ...o.command] : []),
   ];
-  const [file, argv]: [string, string[]] = o.podLike
-    ? ["unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", process.execPath, ...args]]
-    : [process.execPath, args];
+  const program = o.executable ?? process.execPath;
+  const [file, argv]: [string, string[]] = o.podLike ? ["unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", program, ...args]] : [program, args];
   const env = { ...process.env, LOG_LEVEL: o.logLevel ?? "debug", ...o.env };
   return new Agent(o.id, port, spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env }), o.podLike ?? false);
 }

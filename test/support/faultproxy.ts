@@ -55,6 +55,8 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
       res.end(JSON.stringify(status));
       return;
     }
+    // A stall is silence from the moment of the request: the client may give up before the server answers at all.
+    if (fault === STALL) proxy.injected += 1;
     const forwarded = request(
       { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host }, ca, cert, key },
       (upstreamRes) => {
@@ -74,7 +76,6 @@ export async function startFaultProxy(plane: ControlPlane, kubeconfigPath: strin
         }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         if (fault === STALL) {
-          proxy.injected += 1;
           res.flushHeaders();
           upstreamRes.resume();
           return;
