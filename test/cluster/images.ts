@@ -8,6 +8,8 @@
  *   packages (debootstrap) and Node 24 from npm: `node:24-trixie-slim` (Debian with node and npm
  *   in /usr/local) and `gcr.io/distroless/nodejs24-debian13:nonroot` (the files of the packages
  *   distroless takes, the nonroot user 65532, /nodejs/bin/node);
+ * - `debian:trixie-slim`, the minimal Debian alone: an app image without Node, as
+ *   examples/wrapper-any-image.yaml runs the single executable in;
  * - `elector:dev`, from the repository's Dockerfile, the one description of elector's image.
  */
 import { execFile } from "node:child_process";
@@ -22,6 +24,7 @@ import { NPM_VERSION } from "./versions.ts";
 
 export const NODE_BASE = "docker.io/library/node:24-trixie-slim";
 export const DISTROLESS_BASE = "gcr.io/distroless/nodejs24-debian13:nonroot";
+export const DEBIAN_IMAGE = "docker.io/library/debian:trixie-slim";
 export const ELECTOR_IMAGE = "docker.io/library/elector:dev";
 /** The Dockerfile's build stage, tagged so that its layers stay cached (buildElectorImage). */
 const BUILD_STAGE_CACHE = "localhost/elector/build-stage:dev";
@@ -130,19 +133,21 @@ async function nodeAndNpm(): Promise<{ node: string; npm: string }> {
   return { node, npm };
 }
 
-/** The Dockerfile's two base images, made locally (see the top of this file). */
+/** The Dockerfile's two base images and debian:trixie-slim, made locally (see the top of this file). */
 export async function ensureBaseImages(log: (line: string) => void): Promise<void> {
   await ensureNodePackages(log);
   const { node, npm } = await nodeAndNpm();
   const nodeVersion = (JSON.parse(await readFile(join(REPO, "node_modules", "node", "package.json"), "utf8")) as { version: string }).version;
   const madeFrom = `debian13 node${nodeVersion} npm${NPM_VERSION}`;
-  if ((await hasImage(NODE_BASE, STAND_IN_LABEL, madeFrom)) && (await hasImage(DISTROLESS_BASE, STAND_IN_LABEL, madeFrom))) return;
+  const made = await Promise.all([NODE_BASE, DISTROLESS_BASE, DEBIAN_IMAGE].map((name) => hasImage(name, STAND_IN_LABEL, madeFrom)));
+  if (made.every(Boolean)) return;
   const rootfs = await trixieRootfs(log);
   const label = ["--label", `${STAND_IN_LABEL}=${madeFrom}`];
   const work = join(imagesDir(), "base-work");
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
-  log("making the base images node:24-trixie-slim and distroless nodejs24-debian13:nonroot");
+  log("making the base images node:24-trixie-slim, distroless nodejs24-debian13:nonroot and debian:trixie-slim");
+  await commit(DEBIAN_IMAGE, [rootfs], [...label, "--cmd", '["bash"]', "--workingdir", "/"]);
 
   // node:24-trixie-slim: the whole minimal Debian, node and npm under /usr/local as the official image has them.
   const slim = join(work, "slim");
@@ -191,6 +196,12 @@ export async function ensureBaseImages(log: (line: string) => void): Promise<voi
     ],
   );
   await rm(work, { recursive: true, force: true });
+}
+
+/** A root file system of Debian 13's C library alone, without libstdc++: where the single executable cannot run. */
+export async function libcOnlyRoot(into: string): Promise<void> {
+  const rootfs = await trixieRootfs(() => undefined);
+  for (const pkg of ["base-files", "libc6"]) await copyPackageFiles(rootfs, pkg, into);
 }
 
 /**
@@ -293,6 +304,11 @@ export async function buildImage(name: string, context: string, containerfile: s
     ["bud", "--pull=never", "--layers", "--force-rm", "--network", "host", "--quiet", ...(await trustThisMachinesCAs()), "-t", name, "-f", containerfile, "."],
     context,
   );
+  return saveImage(name, archive);
+}
+
+/** Writes image `name`'s Docker archive, what a node's containerd imports, to `archive`. */
+export async function saveImage(name: string, archive: string): Promise<string> {
   await mkdir(dirname(archive), { recursive: true });
   await rm(archive, { force: true });
   await buildah(["push", "--quiet", name, `docker-archive:${archive}:${name}`]);

@@ -1,14 +1,21 @@
 /**
  * On the real node, the examples not covered by sidecar.test.ts, each doing what its comments say:
  * examples/wrapper.yaml starts its command on the leading pod only, with the fencing token and
- * identity in its environment, and on another pod once the leader is deleted; examples/handover.yaml
+ * identity in its environment, and on another pod once the leader is deleted;
+ * examples/wrapper-any-image.yaml does the same in an image without Node, by the single executable,
+ * never on two pods at once across deletions and crashes, as the node's own log files show; examples/handover.yaml
  * moves leadership to the pod it names, the routed Service follows, and a GitOps tool re-applying
  * the manifest all the while never has anything to put back; and every example's workload survives
  * `kubectl rollout restart` with a leader at the end (examples/native-sidecar.yaml included).
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { clusterFetch } from "../cluster/controlplane.ts";
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
+import { DEBIAN_IMAGE, withImage } from "../cluster/images.ts";
 import { eventually, kubectl, testNamespace } from "../support/cluster.ts";
 import { getElection } from "../support/operator.ts";
 import {
@@ -17,6 +24,7 @@ import {
   asDatabase,
   example,
   exampleImages,
+  killContainer,
   lease,
   nodeCluster,
   onTheNode,
@@ -75,6 +83,124 @@ test("examples/wrapper.yaml: the command runs on the leading pod only, with its 
       async () => ((await running()).some((w) => w.pod === worker.pod && w.token === worker.token) ? undefined : true),
       60_000,
     );
+  }
+});
+
+/** A run of a wrapped command: one pod, one fencing token, its first and last line in the node's log files. */
+interface CommandRun {
+  pod: string;
+  token: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * What the node itself recorded of container `container` in `namespace`: the kubelet's log files,
+ * one per container run with a timestamp on every line, read every 200 ms and kept here, as a
+ * deleted pod's files go with it. An observer that does not take elector's word for anything.
+ */
+function nodeLogs(t: TestContext, plane: ControlPlane, namespace: string, container: string): { lines: () => { at: number; text: string }[] } {
+  const root = join(plane.dir, "node", "var-log", "pods");
+  const files = new Map<string, string>();
+  const done = new AbortController();
+  void (async () => {
+    while (!done.signal.aborted) {
+      for (const pod of (await readdir(root).catch(() => [])).filter((d) => d.startsWith(`${namespace}_`))) {
+        const dir = join(root, pod, container);
+        for (const f of await readdir(dir).catch(() => [])) {
+          const text = await readFile(join(dir, f), "utf8").catch(() => undefined);
+          if (text !== undefined) files.set(join(dir, f), text);
+        }
+      }
+      await sleep(200);
+    }
+  })();
+  t.after(() => {
+    done.abort();
+  });
+  const lines = (): { at: number; text: string }[] =>
+    [...files.values()].flatMap((text) =>
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => {
+          const [time = "", , , ...rest] = line.split(" ");
+          return { at: Date.parse(time), text: rest.join(" ") };
+        }),
+    );
+  return { lines };
+}
+
+/** The command's runs in the log lines of examples/wrapper-any-image.yaml's job, in order of their start. */
+function commandRuns(lines: { at: number; text: string }[]): CommandRun[] {
+  const runs = new Map<string, CommandRun>();
+  for (const { at, text } of lines.sort((a, b) => a.at - b.at)) {
+    const working = /^working as (\S+) with fencing token (\d+)$/.exec(text);
+    if (working) {
+      const [, pod = "", token = ""] = working;
+      const run = runs.get(`${pod}#${token}`) ?? { pod, token: Number(token), start: at, end: at };
+      run.end = at;
+      runs.set(`${pod}#${token}`, run);
+    }
+  }
+  return [...runs.values()].sort((a, b) => a.start - b.start);
+}
+
+test("examples/wrapper-any-image.yaml: in an image without Node the single executable gates the command, never on two pods at once", async (t) => {
+  const plane = await nodeCluster(t);
+  if (!plane) return;
+  await exampleImages(plane);
+  await withImage(DEBIAN_IMAGE, (root) => {
+    for (const node of ["usr/bin/node", "usr/local/bin/node", "nodejs"]) assert.ok(!existsSync(join(root, node)), `the app image has ${node}`);
+    return Promise.resolve();
+  });
+  const namespace = await testNamespace(t);
+  const logs = nodeLogs(t, plane, namespace, "job");
+  await applyObjects(namespace, [...(await example("rbac.yaml")), ...(await example("wrapper-any-image.yaml"))]);
+  await rolledOut(namespace, "statefulset/cleanup");
+
+  /** The pod whose command is working now (a line in the last 2.5 s), once the Lease names it. */
+  const worker = (): Promise<CommandRun> =>
+    eventually(
+      "one pod's command working, on the Lease's holder",
+      async () => {
+        const recent = commandRuns(logs.lines()).filter((r) => r.end > Date.now() - 2500);
+        const [run, ...more] = recent;
+        if (!run || more.length > 0) return undefined;
+        return (await lease(namespace, "cleanup"))?.holderIdentity === run.pod ? run : undefined;
+      },
+      60_000,
+    );
+  for (const fault of ["delete", "crash", "delete", "crash"] as const) {
+    const run = await worker();
+    t.diagnostic(`${run.pod} works with fencing token ${String(run.token)}; ${fault}`);
+    if (fault === "delete") {
+      const del = await kubectl(["delete", "pod", run.pod, "-n", namespace, "--wait=false"]);
+      assert.equal(del.code, 0, del.stderr);
+      // The kubelet's SIGTERM reaches the agent, which forwards it: the command says so in its own words.
+      await eventually(
+        `${run.pod}'s command to get SIGTERM`,
+        () => Promise.resolve(logs.lines().some((l) => l.at > run.end - 1500 && l.text === "stopping, as asked") ? true : undefined),
+        30_000,
+      );
+    } else {
+      const [pod] = (await pods(namespace, "app=cleanup")).filter((p) => p.name === run.pod);
+      assert.ok(pod, `${run.pod} is gone`);
+      await killContainer(plane, pod, "job");
+    }
+    await eventually("the next term", () => Promise.resolve(commandRuns(logs.lines()).some((r) => r.token > run.token) ? true : undefined), 60_000);
+  }
+  const last = await worker();
+  assert.equal(last.token, (await lease(namespace, "cleanup"))?.leaseTransitions, "ELECTOR_FENCING_TOKEN is not the Lease's leaseTransitions");
+
+  const runs = commandRuns(logs.lines());
+  t.diagnostic(`runs: ${runs.map((r) => `${r.pod}#${String(r.token)} ${new Date(r.start).toISOString()}–${new Date(r.end).toISOString()}`).join(", ")}`);
+  assert.ok(runs.length >= 5, `a run per term expected, got ${String(runs.length)}`);
+  for (const [i, next] of runs.entries()) {
+    const prev = runs[i - 1];
+    if (!prev) continue;
+    assert.ok(next.start > prev.end, `${next.pod}#${String(next.token)} started before ${prev.pod}#${String(prev.token)} stopped`);
+    assert.ok(next.token > prev.token, `the fencing token went from ${String(prev.token)} to ${String(next.token)}`);
   }
 });
 

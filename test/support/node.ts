@@ -11,7 +11,7 @@ import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { load as loadYaml, dump as dumpYaml } from "js-yaml";
 import { clusterFetch, type ControlPlane } from "../cluster/controlplane.ts";
-import { binaryImage, buildImage, importImage } from "../cluster/images.ts";
+import { binaryImage, buildImage, DEBIAN_IMAGE, importImage, saveImage } from "../cluster/images.ts";
 import { ensurePeer } from "../peer/build.ts";
 import { eventually, helm, kubectl, runCommand, testCluster, testNamespace } from "./cluster.ts";
 import { installCrd } from "./operator.ts";
@@ -50,6 +50,8 @@ export function exampleImages(plane: ControlPlane): Promise<void> {
       const archive = await buildImage(name, join(IMAGES, dir), "Containerfile", join(plane.dir, "images", `${dir}.tar`));
       await importImage(socket, archive);
     }
+    // An app image without Node, for the single executable (examples/wrapper-any-image.yaml).
+    await importImage(socket, await saveImage(DEBIAN_IMAGE, join(plane.dir, "images", "debian.tar")));
     // The peer is a static Go binary: the image holds it alone, running as nonroot.
     await importImage(socket, await binaryImage(PEER_IMAGE, await ensurePeer(), join(plane.dir, "images", "peer.tar"), "65532:65532"));
   })();
