@@ -18,8 +18,9 @@ import { parseArgs } from "node:util";
 import { KubeConfig, Watch, type V1Lease } from "@kubernetes/client-node";
 import { adminGet, withScratchPlane, type ControlPlane } from "../test/cluster/controlplane.ts";
 import { KUBERNETES_VERSION } from "../test/cluster/versions.ts";
-import { FAST, launchAgent, launchPeer, SHIPPED, type Agent, type LaunchOptions } from "../test/support/agents.ts";
+import { FAST, launchAgent, launchPeer, SHIPPED, type Agent } from "../test/support/agents.ts";
 import { createNamespace, eventually } from "../test/support/cluster.ts";
+import { settledMemory, startupMs, type Launch } from "./candidates.ts";
 import { ms, row, rssMb, summarize, targetRow, writeSection, type Summary } from "./report.ts";
 
 const { values } = parseArgs({
@@ -32,7 +33,6 @@ const { values } = parseArgs({
 const TRIALS = Number(values.trials);
 const STEADY_MINUTES = Number(values["steady-minutes"]);
 
-type Launch = (o: LaunchOptions) => Promise<Agent>;
 /** The agent as shipped: compiled by `npm run build` (run first by `npm run bench`). */
 const IMPLEMENTATIONS: [string, Launch][] = [
   ["elector", (o) => launchAgent({ ...o, logLevel: "info", ...SHIPPED })],
@@ -153,25 +153,6 @@ async function steady(
   }
 }
 
-async function startupMs(plane: ControlPlane, kc: KubeConfig, launch: Launch, n: number): Promise<number[]> {
-  const namespace = await createNamespace(kc, "bench-startup");
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const started = performance.now();
-    const agent = await launch({ namespace, election: "startup", id: `s${i}`, kubeconfig: plane.kubeconfig });
-    // Polled every 10 ms: `eventually`'s 100 ms steps would round every start up by as much.
-    while ((await agent.status()) === undefined) {
-      if (performance.now() - started > 10_000) throw new Error("no HTTP answer within 10 s");
-      await sleep(10);
-    }
-    samples.push(performance.now() - started);
-    agent.kill("SIGTERM");
-    await agent.exited;
-    agent.dispose();
-  }
-  return samples;
-}
-
 /** RSS (MB) and wall time (ms) of a Node process that runs only `code` (an import, say). */
 async function loadCost(code: string): Promise<{ rss: number; ms: number }> {
   const { execFile } = await import("node:child_process");
@@ -198,20 +179,6 @@ const LOAD_COSTS: [string, string][] = [
   ["the agent's own modules (`dist/agent/agent.js`)", 'await import("./dist/agent/agent.js")'],
   ['`import("@kubernetes/client-node")` (not used by the agent)', 'await import("@kubernetes/client-node")'],
 ];
-
-/** RSS (MB) of each of three agents of one election, a minute after they start. */
-async function settledRss(plane: ControlPlane, kc: KubeConfig, launch: Launch): Promise<number[]> {
-  const namespace = await createNamespace(kc, "bench-footprint");
-  const candidates = await Promise.all(
-    ["f0", "f1", "f2"].map((id) => launch({ namespace, election: "footprint", id, kubeconfig: plane.kubeconfig, args: TIMINGS[0]?.[1] ?? [] })),
-  );
-  try {
-    await sleep(60_000);
-    return await Promise.all(candidates.map((c) => rssMb(c.process.pid)));
-  } finally {
-    for (const c of candidates) c.dispose();
-  }
-}
 
 async function main(plane: ControlPlane): Promise<void> {
   const kc = new KubeConfig();
@@ -287,7 +254,9 @@ async function main(plane: ControlPlane): Promise<void> {
     ["without `--lite-mode`", []],
   ];
   for (const [variant, nodeFlags] of variants) {
-    const rss = await settledRss(plane, kc, (o) => launchAgent({ ...o, logLevel: "info", ...SHIPPED, nodeFlags }));
+    const rss = (await settledMemory(plane, kc, (o) => launchAgent({ ...o, logLevel: "info", ...SHIPPED, nodeFlags }), TIMINGS[0]?.[1] ?? [])).map(
+      (m) => m.rss,
+    );
     liteRows.push(`| ${variant} | ${rss.map((r) => r.toFixed(1)).join(" / ")} MB |`);
   }
   const costRows: string[] = [];
