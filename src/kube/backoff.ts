@@ -33,3 +33,16 @@ export class Backoff {
     this.failures = 0;
   }
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts: a wait between attempts that shutting down cuts short. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -10,7 +10,7 @@
  * reset, 5xx, 410, a watch gone silent) waits for the next step of one backoff, which a list that
  * succeeds or a watch event starts over.
  */
-import { Backoff, WATCH_BACKOFF, type BackoffPolicy } from "./backoff.ts";
+import { Backoff, sleep, WATCH_BACKOFF, type BackoffPolicy } from "./backoff.ts";
 import { ApiError, type KubeClient, type KubeObject } from "./client.ts";
 
 export type WatcherEvent<T> =
@@ -172,16 +172,4 @@ export class Watcher<T extends KubeObject> {
 /** 410 Gone, as a status or as a watch's ERROR event: the resourceVersion is no longer there to resume from. */
 function isGone(err: Error): boolean {
   return err instanceof ApiError && (err.code === 410 || err.reason === "Expired" || err.reason === "Gone");
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -22,9 +22,25 @@ export interface OperatorConfig {
   /** A directory with tls.crt and tls.key for the secure metrics; a self-signed certificate without it. */
   metricsCertDir: string | undefined;
   health: ListenAddress | undefined;
+  /** The admission webhook that injects the agent into annotated pods, when asked for. */
+  webhook: WebhookConfig | undefined;
   /** The operator's own leader election, when asked for. */
   leaderElection: { namespace: string; lease: string; identity: string; timing: Timing } | undefined;
   workers: number;
+}
+
+export interface WebhookConfig {
+  address: ListenAddress;
+  /** A directory with tls.crt and tls.key (cert-manager's, say); without it the operator manages its own in `secret`. */
+  certDir: string | undefined;
+  /** The operator's namespace: where `secret` and `service` are. */
+  namespace: string;
+  secret: string;
+  service: string;
+  /** The MutatingWebhookConfiguration whose caBundle the operator writes when it manages the certificate. */
+  configuration: string;
+  /** The image of the injected agent. */
+  agentImage: string;
 }
 
 /** controller-runtime's and component-base's spellings → ours. */
@@ -49,6 +65,15 @@ export const OPERATOR_FLAGS: FlagSpec[] = [
   },
   { name: "metrics-cert-path", usage: "A directory with tls.crt and tls.key for --metrics-secure. Default: a self-signed certificate." },
   { name: "health-addr", usage: 'The address (host:port) to serve /healthz and /readyz on; "0" turns it off (default ":8081").' },
+  { name: "webhook-bind-address", usage: 'The address (host:port) to serve the injection webhook on, over HTTPS; "0" turns it off (default "0").' },
+  {
+    name: "webhook-cert-path",
+    usage: "A directory with tls.crt and tls.key for the webhook (cert-manager's, say). Default: the operator makes and renews its own.",
+  },
+  { name: "webhook-secret", usage: "The Secret, in the operator's namespace, that holds the webhook's own certificate (default \"elector-webhook-tls\")." },
+  { name: "webhook-service", usage: "The webhook's Service, in the operator's namespace: the names its certificate is for (default \"elector-webhook\")." },
+  { name: "webhook-configuration", usage: 'The MutatingWebhookConfiguration whose caBundle the operator writes (default "elector").' },
+  { name: "agent-image", usage: "The image of the agent the webhook injects (required with --webhook-bind-address)." },
   { name: "leader-elect", usage: "Run several replicas: only the one holding the Lease reconciles.", boolean: true },
   { name: "leader-elect-namespace", usage: "The namespace of the operator's own Lease. Default: the pod's namespace, else \"default\"." },
   { name: "leader-elect-lease", usage: 'The name of the operator\'s own Lease (default "elector-operator").' },
@@ -104,6 +129,26 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
     const timing = timingFromFlags(flag, DEFAULT_TIMING);
     leaderElection = { namespace: leNamespace, lease, identity, timing };
   }
+  const webhookAddress = address("webhook-bind-address", "0");
+  let webhook: WebhookConfig | undefined;
+  if (webhookAddress) {
+    const agentImage = flag("agent-image");
+    if (!agentImage) throw new ConfigError("--webhook-bind-address needs --agent-image: the image of the agent it injects");
+    const name = (flagName: string, fallback: string): string => {
+      const value = flag(flagName) ?? fallback;
+      if (!isDnsSubdomain(value)) throw new ConfigError(`invalid --${flagName} "${value}": must be a lowercase DNS subdomain`);
+      return value;
+    };
+    webhook = {
+      address: webhookAddress,
+      certDir: flag("webhook-cert-path"),
+      namespace: environment.podNamespace ?? "default",
+      secret: name("webhook-secret", "elector-webhook-tls"),
+      service: name("webhook-service", "elector-webhook"),
+      configuration: name("webhook-configuration", "elector"),
+      agentImage,
+    };
+  }
   return {
     namespaces: namespaces && [...new Set(namespaces)],
     kubeconfig: flag("kubeconfig"),
@@ -111,6 +156,7 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
     metricsSecure: flag("metrics-secure") === "true",
     metricsCertDir: flag("metrics-cert-path"),
     health: address("health-addr", ":8081"),
+    webhook,
     leaderElection,
     workers,
   };

@@ -15,7 +15,7 @@ import { isWedged } from "../election/healthz.ts";
 import { requestTimeoutMs } from "../election/timing.ts";
 import { createLock } from "../election/locks/index.ts";
 import { createAuthorizedServer, type Tls } from "../http/authorized.ts";
-import { selfSignedCertificate } from "../http/selfsigned.ts";
+import { selfSignedCertificate, type KeyPair } from "../http/certificates.ts";
 import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
 import { loadConnection } from "../kube/kubeconfig.ts";
@@ -26,8 +26,11 @@ import { ElectionController } from "./controller.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
 
+import { sleep } from "../kube/backoff.ts";
 import { runWorkers } from "./runner.ts";
 import { Watches } from "./watches.ts";
+import { createWebhookServer } from "./webhook.ts";
+import { WebhookCertificates } from "./webhookcerts.ts";
 import { ApiWriter } from "./writes.ts";
 
 // The CommonJS objects, not ESM imports: see src/kube/client.ts.
@@ -82,6 +85,12 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     }
   };
   const shutdown = new AbortController();
+  // The webhook's own certificate, when it manages one: every replica serves it, the leader keeps it valid.
+  const certificates = config.webhook && config.webhook.certDir === undefined ? new WebhookCertificates(client, { ...config.webhook, log }) : undefined;
+  /** What the leader runs: the controller, and the webhook certificate's upkeep. */
+  const lead = async (signal: AbortSignal): Promise<void> => {
+    await Promise.all([runController(signal), certificates?.maintain(signal)]);
+  };
   let exitCode = 0;
   let elector: Elector | undefined;
   let running: Promise<void> | undefined;
@@ -94,7 +103,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
       log,
       callbacks: {
         onStartedLeading: ({ signal }) => {
-          running = runController(signal).catch((err: unknown) => {
+          running = lead(signal).catch((err: unknown) => {
             log.error({ err: err instanceof Error ? err.message : String(err) }, "the controller failed; exiting");
             exitCode = 1;
             shutdown.abort();
@@ -121,6 +130,20 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     await listen(server, config.metrics);
     servers.push(server);
   }
+  if (config.webhook) {
+    const { webhook } = config;
+    // Until the Secret has a certificate, a placeholder: the API server trusts it no more than no answer.
+    const first = webhook.certDir ? await keyPairIn(webhook.certDir, "--webhook-cert-path") : selfSignedCertificate("elector-webhook", []);
+    const server = createWebhookServer(first, { image: webhook.agentImage }, client, log);
+    await listen(server, webhook.address);
+    servers.push(server);
+    const serve = (pair: KeyPair): void => {
+      server.setSecureContext(pair);
+      log.info({}, "serving the webhook with a new certificate");
+    };
+    if (certificates) void certificates.follow(shutdown.signal, serve);
+    else if (webhook.certDir) void followCertDir(webhook.certDir, first, shutdown.signal, serve, log);
+  }
   if (config.health) {
     const server = createRouteServer({
       "/healthz": healthz(() => elector !== undefined && isWedged(elector.status(), config.leaderElection?.timing.leaseDurationMs ?? 0, performance.now())),
@@ -144,7 +167,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
   });
   try {
     if (elector) await elector.run(shutdown.signal);
-    else await runController(shutdown.signal);
+    else await lead(shutdown.signal);
   } finally {
     stopListening();
     for (const server of servers) closeServer(server);
@@ -154,11 +177,31 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
 
 /** The secure metrics' certificate: tls.crt and tls.key from `dir`, else self-signed for this host (as controller-runtime does without a CertDir). */
 async function metricsTls(dir: string | undefined): Promise<Tls> {
-  if (dir === undefined) return selfSignedCertificate("elector-operator", [hostname(), "localhost"]);
+  return dir === undefined ? selfSignedCertificate("elector-operator", [hostname(), "localhost"]) : keyPairIn(dir, "--metrics-cert-path");
+}
+
+/** tls.crt and tls.key from `dir`, the layout of a kubernetes.io/tls Secret mounted as a volume. */
+async function keyPairIn(dir: string, flag: string): Promise<KeyPair> {
   const read = (name: string): Promise<string> =>
     readFile(`${dir}/${name}`, "utf8").catch((err: unknown) => {
-      throw new Error(`--metrics-cert-path: cannot read ${dir}/${name}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new Error(`${flag}: cannot read ${dir}/${name}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     });
   const [cert, key] = await Promise.all([read("tls.crt"), read("tls.key")]);
   return { cert, key };
+}
+
+/** Re-reads a mounted certificate every minute: the kubelet updates the files when cert-manager renews the Secret. */
+async function followCertDir(dir: string, first: KeyPair, signal: AbortSignal, onChange: (pair: KeyPair) => void, log: Logger): Promise<void> {
+  let served = first;
+  for (;;) {
+    await sleep(60_000, signal);
+    if (signal.aborted) return;
+    const pair = await keyPairIn(dir, "--webhook-cert-path").catch((err: unknown) => {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not read the webhook's certificate");
+      return served;
+    });
+    if (pair.cert === served.cert) continue;
+    served = pair;
+    onChange(pair);
+  }
 }
