@@ -16,23 +16,15 @@ const DEFAULT_PORT = 4040;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
 
-/** Every annotation injection reads: its default and what it sets (docs/operator.md lists them). */
-export const INJECTION_ANNOTATIONS: { name: string; default: string; usage: string }[] = [
-  { name: ELECTION_ANNOTATION, default: "(required)", usage: "The election (the Lease's name) the pod joins; the annotation that asks for the sidecar." },
-  {
-    name: "elector.dev/port",
-    default: "4040, or the first port above it the pod does not use",
-    usage: "The agent's HTTP port (status API, probes, /metrics).",
-  },
-  ...(Object.entries(TIMING_FLAGS) as [keyof Timing, string][]).map(([field, flag]) => ({
-    name: `elector.dev/${flag}`,
-    default: `${String(DEFAULT_TIMING[field] / 1000)}s`,
-    usage: `The election's ${flag.replace("-", " ")}, as the agent's --${flag} takes it.`,
-  })),
-  { name: "elector.dev/cpu-request", default: "10m", usage: "The sidecar's CPU request." },
-  { name: "elector.dev/memory-request", default: "64Mi", usage: "The sidecar's memory request." },
-  { name: "elector.dev/memory-limit", default: "128Mi", usage: "The sidecar's memory limit." },
-  { name: "elector.dev/log-level", default: "info", usage: `The agent's LOG_LEVEL: ${LOG_LEVELS.join(", ")}.` },
+/** Every annotation injection reads (docs/operator.md lists them with their defaults). */
+export const INJECTION_ANNOTATIONS: string[] = [
+  ELECTION_ANNOTATION,
+  "elector.dev/port",
+  ...Object.values(TIMING_FLAGS).map((flag) => `elector.dev/${flag}`),
+  "elector.dev/cpu-request",
+  "elector.dev/memory-request",
+  "elector.dev/memory-limit",
+  "elector.dev/log-level",
 ];
 
 interface Port {
@@ -84,7 +76,7 @@ export function decideInjection(pod: PodToAdmit, defaults: InjectionDefaults): I
 }
 
 function sidecarFor(annotations: Record<string, string>, election: string, containers: Container[], defaults: InjectionDefaults) {
-  const known = new Set(INJECTION_ANNOTATIONS.map((a) => a.name));
+  const known = new Set(INJECTION_ANNOTATIONS);
   const unknown = Object.keys(annotations).filter((k) => k.startsWith("elector.dev/") && !known.has(k));
   if (unknown.length > 0) throw new ConfigError(`unknown annotation ${unknown.join(", ")}: elector reads ${[...known].join(", ")}`);
   if (!isDnsSubdomain(election))

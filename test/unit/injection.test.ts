@@ -32,7 +32,7 @@ interface Sidecar {
 function sidecarOf(p: PodToAdmit): Sidecar {
   const result = decideInjection(p, DEFAULTS);
   assert.equal(result.kind, "inject", JSON.stringify(result));
-  const injected = applied(p, result.kind === "inject" ? result.patch : []);
+  const injected = applied(p, result.patch);
   return injected.spec?.initContainers?.[0] as unknown as Sidecar;
 }
 
@@ -65,7 +65,7 @@ test("re-admission of an injected pod changes nothing", () => {
   const first = pod({ "elector.dev/election": "db" });
   const result = decideInjection(first, DEFAULTS);
   assert.equal(result.kind, "inject");
-  const again = decideInjection(applied(first, result.kind === "inject" ? result.patch : []), DEFAULTS);
+  const again = decideInjection(applied(first, result.patch), DEFAULTS);
   assert.equal(again.kind, "skip");
 });
 
@@ -100,7 +100,7 @@ test("a bad configuration is refused with what to fix", () => {
   const refused = (annotations: Record<string, string>, spec?: PodToAdmit["spec"]): string => {
     const result = decideInjection(pod({ "elector.dev/election": "db", ...annotations }, spec), DEFAULTS);
     assert.equal(result.kind, "refuse", JSON.stringify(result));
-    return result.kind === "refuse" ? result.message : "";
+    return result.message;
   };
   assert.match(refused({ "elector.dev/election": "DB_1" }), /not a valid Lease name/);
   assert.match(refused({ "elector.dev/port": "http" }), /elector.dev\/port: "http" is not a port/);

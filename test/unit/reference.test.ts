@@ -12,6 +12,7 @@ import { agentMetrics } from "../../src/agent/metrics.ts";
 import { systemClock } from "../../src/election/clock.ts";
 import { startRuntimeMetrics } from "../../src/metrics/exposition.ts";
 import { OPERATOR_FLAGS } from "../../src/operator/config.ts";
+import { INJECTION_ANNOTATIONS } from "../../src/operator/injection.ts";
 import { OperatorMetrics } from "../../src/operator/metrics.ts";
 import { WorkQueue } from "../../src/operator/queue.ts";
 
@@ -48,6 +49,10 @@ test("docs/agent.md lists exactly the agent's flags", () => {
 
 test("docs/operator.md lists exactly the operator's flags", () => {
   assert.deepEqual(stripDashes(documented(doc("operator.md"), "## Running it", /^-/)), flagNames(OPERATOR_FLAGS));
+});
+
+test("docs/operator.md lists exactly the annotations injection reads", () => {
+  assert.deepEqual(documented(doc("operator.md"), "### Injection by annotation", /^elector\.dev\//).sort(), [...INJECTION_ANNOTATIONS].sort());
 });
 
 test("docs/agent.md lists exactly the metric families the agent serves", () => {
