@@ -148,9 +148,12 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     const server = createRouteServer({
       "/healthz": healthz(() => elector !== undefined && isWedged(elector.status(), config.leaderElection?.timing.leaseDurationMs ?? 0, performance.now())),
       "/readyz": () => {
-        // A standby is ready once it knows who leads; the leader once its caches are synced.
+        // A standby is ready once it knows who leads; the leader once its caches are synced; both,
+        // when they manage the webhook's certificate, once they serve it.
         const ready = elector ? elector.status().synced && (!leads() || watches.synced) : watches.synced;
-        return { code: ready ? 200 : 503, body: { status: ready ? "ok" : "caches not synced yet" } };
+        const serving = certificates === undefined || certificates.serving() !== undefined;
+        const status = !ready ? "caches not synced yet" : !serving ? "no webhook certificate yet" : "ok";
+        return { code: ready && serving ? 200 : 503, body: { status } };
       },
     });
     await listen(server, config.health);

@@ -5,7 +5,7 @@
  * of the operator's namespace (ca.crt, ca.key, tls.crt, tls.key). The leader makes them when missing,
  * renews each when less than a third of its life is left, and writes the CA into the caBundle of every
  * webhook of the MutatingWebhookConfiguration. Every replica serves with what the Secret holds,
- * reading it every FOLLOW_MS.
+ * reading it every FOLLOW_MS (the leader uses what it wrote at once).
  *
  * A new CA is trusted before anything is signed with it: the Secret's ca.crt holds the new CA and the
  * old one until the old one expires, and the caBundle is written before the serving certificate changes.
@@ -19,8 +19,8 @@ const { X509Certificate } = process.getBuiltinModule("node:crypto");
 
 const CA_DAYS = 3650;
 const SERVING_DAYS = 365;
-/** How often every replica reads the Secret: a renewed certificate is served within this. */
-const FOLLOW_MS = 30_000;
+/** How often every replica reads the Secret: a certificate the leader made is served by the others within this. */
+const FOLLOW_MS = 10_000;
 /** How often the leader checks the certificates and the caBundle. */
 const MAINTAIN_MS = 10 * 60_000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -90,6 +90,7 @@ export class WebhookCertificates {
   private readonly client: KubeClient;
   private readonly options: WebhookCertificateOptions;
   private held: CertificateSet | undefined;
+  private onChange: ((serving: KeyPair) => void) | undefined;
 
   constructor(client: KubeClient, options: WebhookCertificateOptions) {
     this.client = client;
@@ -108,17 +109,21 @@ export class WebhookCertificates {
 
   /** Every replica: reads the Secret now and every FOLLOW_MS until `signal` aborts, calling `onChange` with each new serving pair. */
   async follow(signal: AbortSignal, onChange: (serving: KeyPair) => void): Promise<void> {
+    this.onChange = onChange;
     while (!signal.aborted) {
       const read = await this.read(signal).catch((err: unknown) => {
         this.options.log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not read the webhook's certificate");
-        return this.held ? { set: this.held } : undefined;
+        return undefined;
       });
-      if (read?.set && read.set.serving.cert !== this.held?.serving.cert) {
-        this.held = read.set;
-        onChange(read.set.serving);
-      }
+      if (read?.set) this.adopt(read.set);
       await sleep(FOLLOW_MS, signal);
     }
+  }
+
+  private adopt(set: CertificateSet): void {
+    if (set.serving.cert === this.held?.serving.cert) return;
+    this.held = set;
+    this.onChange?.(set.serving);
   }
 
   /** The leader: keeps the certificates valid and the caBundle written, until `signal` aborts. */
@@ -145,6 +150,7 @@ export class WebhookCertificates {
       // The new CA is trusted before the Secret, and so the served certificate, changes.
       await this.writeCaBundle(set.caBundle, signal);
       await this.write(set, current?.object, signal);
+      this.adopt(set);
       this.options.log.info({ renewed: due, notAfter: new X509Certificate(set.serving.cert).validTo }, "made the webhook's serving certificate");
     }
     if (set) await this.writeCaBundle(set.caBundle, signal);

@@ -10,7 +10,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { after, test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
@@ -78,9 +78,10 @@ const done: Promise<void> = runElection(options);
 void done;
 `;
 
-/** The packed tarball installed in a new project, once for this file. */
+/** The packed tarball installed in a new project, once for this file, and removed after its last test. */
 let project: Promise<string> | undefined;
-function installedProject(t: TestContext): Promise<string> {
+after(() => project?.then((dir) => rm(dir, { recursive: true, force: true })));
+function installedProject(): Promise<string> {
   project ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), "elector-library-"));
     await run("npm", ["pack", "--silent", "--pack-destination", dir], REPO);
@@ -93,7 +94,6 @@ function installedProject(t: TestContext): Promise<string> {
     await writeFile(join(dir, "typed.ts"), TYPED);
     return dir;
   })();
-  t.after(() => project?.then((dir) => rm(dir, { recursive: true, force: true })));
   return project;
 }
 
@@ -133,7 +133,7 @@ function watchLease(t: TestContext, client: KubeClient, namespace: string, name:
 }
 
 test("the packed package installs into a fresh project, type-checks there, and loads only the election core and the client", async (t) => {
-  const dir = await installedProject(t);
+  const dir = await installedProject();
   const manifest = JSON.parse(await run("npm", ["pkg", "get", "name", "version", "types", "engines", "exports", "repository", "keywords"], REPO)) as Record<
     string,
     unknown
@@ -155,7 +155,7 @@ test("the packed package installs into a fresh project, type-checks there, and l
 });
 
 test("runElection in that project shares one Lease with an elector agent and a client-go peer: one leader, rising tokens, release on abort", async (t) => {
-  const dir = await installedProject(t);
+  const dir = await installedProject();
   const namespace = await testNamespace(t);
   const election = "shared";
   const { plane } = await testCluster();

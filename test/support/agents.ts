@@ -223,7 +223,7 @@ export async function waitForOneLeader(agents: Agent[], timeoutMs = 20_000): Pro
         `${a.id}: ${a.logs
           .slice(-6)
           .map((l) => JSON.stringify(l))
-          .join("\n  ")}`,
+          .join("\n  ")}${a.stderr ? `\n  stderr: ${a.stderr.trim().split("\n").slice(-5).join("\n  ")}` : ""}`,
     );
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${recent.join("\n")}`, { cause: err });
   });
