@@ -124,7 +124,10 @@ function watchLease(t: TestContext, client: KubeClient, namespace: string, name:
     { fieldSelector: `metadata.name=${name}` },
     {
       onConnected: () => undefined,
-      onEvent: (_type, lease) => seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 }),
+      onEvent: (type, lease) => {
+        // A BOOKMARK carries only a resourceVersion.
+        if (type === "ADDED" || type === "MODIFIED") seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 });
+      },
       onClosed: () => undefined,
     },
   );
@@ -176,29 +179,32 @@ test("runElection in that project shares one Lease with an elector agent and a c
   const releasedAt = seen.findIndex((s, i) => i > 0 && s.holder === "" && seen[i - 1]?.holder === "library-1");
   assert.ok(releasedAt > 0, `no release record after library-1's term: ${JSON.stringify(seen)}`);
 
-  // A second library candidate joins; leadership moves through the others to it.
-  const rest = group.slice(1);
-  let leader = await waitForOneLeader(rest, 15_000);
+  // The agent and the peer lead in turn (each killed, SIGKILL, as a crash); then a second library candidate takes over.
+  const [agent, peer] = group.slice(1);
+  assert.ok(agent && peer);
+  const first = await waitForOneLeader([agent, peer], 15_000);
+  first.kill("SIGKILL");
+  await first.exited;
+  const next = first === agent ? peer : agent;
+  await waitForOneLeader([next], 15_000);
   const second = await startLibraryCandidate(t, dir, namespace, election, "library-2");
-  const all = [...rest, second];
-  while (leader !== second) {
-    await assertNeverTwoLeaders(all, 1000);
-    leader.kill("SIGKILL");
-    await leader.exited;
-    leader = await waitForOneLeader(
-      all.filter((c) => c.running),
-      15_000,
-    );
-  }
+  await assertNeverTwoLeaders([next, second], 1000);
+  next.kill("SIGKILL");
+  await next.exited;
+  await waitForOneLeader([second], 15_000);
   const token = (await second.status())?.fencing_token;
   await eventually("the Lease shows library-2's term", () => Promise.resolve(seen.some((s) => s.holder === "library-2") ? true : undefined), 5000);
+  assert.deepEqual([...new Set(seen.map((s) => s.holder).filter(Boolean))].sort(), ["client-go-1", "elector-1", "library-1", "library-2"]);
 
   // From the observer: each change of holder to a live one wrote a higher leaseTransitions than any before it.
   let highest = -1;
   let holder = "";
   for (const s of seen) {
     if (s.holder !== holder && s.holder !== "") {
-      assert.ok(s.transitions > highest, `${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}`);
+      assert.ok(
+        s.transitions > highest,
+        `${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}: ${JSON.stringify(seen)}`,
+      );
     }
     highest = Math.max(highest, s.transitions);
     holder = s.holder;
