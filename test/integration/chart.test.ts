@@ -85,6 +85,27 @@ test("cert-manager's conventions: names within 63 characters, app.kubernetes.io 
   assert.ok(!single.manifests.some((m) => m.kind === "PodDisruptionBudget"), "a PDB at one replica blocks every drain");
 });
 
+test("the webhook's certificate: the operator's own by default; with webhook.certManager.enabled, cert-manager's, and no right to Secrets", async () => {
+  const own = await render("default");
+  assert.match(own.text, /resources: \[secrets\]/);
+  assert.match(own.text, /resources: \[mutatingwebhookconfigurations\]/);
+  assert.ok(!own.manifests.some((m) => m.kind === "Certificate"));
+  const managed = await render("default", ["webhook.certManager.enabled=true"]);
+  const kinds = managed.manifests.map((m) => m.kind);
+  assert.ok(kinds.includes("Certificate") && kinds.includes("Issuer"), kinds.join(", "));
+  const webhook = managed.manifests.find((m) => m.kind === "MutatingWebhookConfiguration");
+  assert.equal(webhook?.metadata.annotations?.["cert-manager.io/inject-ca-from"], "default/rel-elector-webhook");
+  assert.match(managed.text, /- --webhook-cert-path=\/webhook-certs/);
+  assert.doesNotMatch(managed.text, /resources: \[secrets\]|resources: \[mutatingwebhookconfigurations\]/);
+  const issued = await render("default", [
+    "webhook.certManager.enabled=true",
+    "webhook.certManager.issuerRef.name=corp",
+    "webhook.certManager.issuerRef.kind=ClusterIssuer",
+  ]);
+  assert.ok(!issued.manifests.some((m) => m.kind === "Issuer"), "a chart Issuer beside the one given");
+  assert.match(issued.text, /issuerRef:\n\s+kind: ClusterIssuer\n\s+name: corp/);
+});
+
 test("helm package carries the CRD as a real file, the same as the repository's crds/", async (t) => {
   const dir = await scratchDir(t);
   const packaged = await helm(["package", CHART, "-d", dir]);
