@@ -41,6 +41,8 @@ export interface WebhookConfig {
   configuration: string;
   /** The image of the injected agent. */
   agentImage: string;
+  /** The ClusterRole that lets a ServiceAccount hold Leases, which a warning tells to bind. */
+  agentClusterRole: string;
 }
 
 /** controller-runtime's and component-base's spellings → ours. */
@@ -74,6 +76,10 @@ export const OPERATOR_FLAGS: FlagSpec[] = [
   { name: "webhook-service", usage: "The webhook's Service, in the operator's namespace: the names its certificate is for (default \"elector-webhook\")." },
   { name: "webhook-configuration", usage: 'The MutatingWebhookConfiguration whose caBundle the operator writes (default "elector").' },
   { name: "agent-image", usage: "The image of the agent the webhook injects (required with --webhook-bind-address)." },
+  {
+    name: "agent-cluster-role",
+    usage: 'The ClusterRole the webhook\'s warnings tell to bind, for a ServiceAccount that may not hold its Lease (default "elector-agent").',
+  },
   { name: "leader-elect", usage: "Run several replicas: only the one holding the Lease reconciles.", boolean: true },
   { name: "leader-elect-namespace", usage: "The namespace of the operator's own Lease. Default: the pod's namespace, else \"default\"." },
   { name: "leader-elect-lease", usage: 'The name of the operator\'s own Lease (default "elector-operator").' },
@@ -147,6 +153,7 @@ export function parseOperatorConfig(argv: string[], environment: { hostname: str
       service: name("webhook-service", "elector-webhook"),
       configuration: name("webhook-configuration", "elector"),
       agentImage,
+      agentClusterRole: name("agent-cluster-role", "elector-agent"),
     };
   }
   return {

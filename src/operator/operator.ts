@@ -134,7 +134,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     const { webhook } = config;
     // Until the Secret has a certificate, a placeholder: the API server trusts it no more than no answer.
     const first = webhook.certDir ? await keyPairIn(webhook.certDir, "--webhook-cert-path") : selfSignedCertificate("elector-webhook", []);
-    const server = createWebhookServer(first, { image: webhook.agentImage }, client, log);
+    const server = createWebhookServer(first, { image: webhook.agentImage }, webhook.agentClusterRole, client, log);
     await listen(server, webhook.address);
     servers.push(server);
     const serve = (pair: KeyPair): void => {

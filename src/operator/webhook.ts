@@ -25,8 +25,8 @@ interface AdmissionReview {
   request?: { uid?: string; namespace?: string; object?: PodToAdmit & { spec?: { serviceAccountName?: string } } };
 }
 
-export function createWebhookServer(tls: KeyPair, defaults: InjectionDefaults, client: KubeClient, log: Log): Server {
-  const warnings = leaseWarnings(client, log);
+export function createWebhookServer(tls: KeyPair, defaults: InjectionDefaults, agentClusterRole: string, client: KubeClient, log: Log): Server {
+  const warnings = leaseWarnings(client, agentClusterRole, log);
   return process.getBuiltinModule("node:https").createServer(tls, (req, res) => {
     if (req.method !== "POST" || new URL(req.url ?? "/", "https://localhost").pathname !== "/inject") {
       reply(res, 404, { error: "POST /inject only" });
@@ -85,7 +85,7 @@ function reply(res: ServerResponse, code: number, body: unknown): void {
  * The warnings for a pod whose ServiceAccount cannot do to its Lease what the agent does. A review
  * that fails gives no warning (the pod is admitted all the same); its reason is logged.
  */
-function leaseWarnings(client: KubeClient, log: Log): (namespace: string, serviceAccount: string, lease: string) => Promise<string[]> {
+function leaseWarnings(client: KubeClient, clusterRole: string, log: Log): (namespace: string, serviceAccount: string, lease: string) => Promise<string[]> {
   const verdicts = new Map<string, { warnings: string[]; until: number }>();
   return async (namespace, serviceAccount, lease) => {
     const key = `${namespace}/${serviceAccount}/${lease}`;
@@ -118,7 +118,7 @@ function leaseWarnings(client: KubeClient, log: Log): (namespace: string, servic
           ? []
           : [
               `elector: ServiceAccount ${namespace}/${serviceAccount} may not ${denied.join(", ")} Lease ${lease}, so the injected agent cannot elect: ` +
-                `kubectl create rolebinding ${lease}-elector -n ${namespace} --clusterrole=elector-agent --serviceaccount=${namespace}:${serviceAccount}`,
+                `kubectl create rolebinding ${lease}-elector -n ${namespace} --clusterrole=${clusterRole} --serviceaccount=${namespace}:${serviceAccount}`,
             ];
       verdicts.set(key, { warnings, until: now + VERDICT_TTL_MS });
       return warnings;

@@ -68,3 +68,25 @@ test("--namespace takes one namespace or a comma-separated list of them", () => 
   assert.throws(() => parse(["--namespace=shop,"]), /invalid --namespace "": must be a lowercase DNS label \(or a comma-separated list of them\)/);
   assert.throws(() => parse(["--namespace=Shop"]), /invalid --namespace "Shop"/);
 });
+
+test("the webhook is off unless asked for; on, it needs the agent's image and names its objects in the pod's namespace", () => {
+  assert.equal(parse([]).webhook, undefined);
+  assert.throws(
+    () => parse(["--webhook-bind-address=:9443"]),
+    (e: unknown) => e instanceof ConfigError && /needs --agent-image/.test(e.message),
+  );
+  assert.deepEqual(parse(["--webhook-bind-address=:9443", "--agent-image=elector:0.1.0"]).webhook, {
+    address: { host: "0.0.0.0", port: 9443 },
+    certDir: undefined,
+    namespace: "elector-system",
+    secret: "elector-webhook-tls",
+    service: "elector-webhook",
+    configuration: "elector",
+    agentImage: "elector:0.1.0",
+    agentClusterRole: "elector-agent",
+  });
+  assert.throws(
+    () => parse(["--webhook-bind-address=:9443", "--agent-image=x", "--webhook-service=Web_Hook"]),
+    (e: unknown) => e instanceof ConfigError && /invalid --webhook-service "Web_Hook"/.test(e.message),
+  );
+});
