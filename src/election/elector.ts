@@ -15,6 +15,10 @@
  *   renewal was written, may take over (assuming clocks that run at the same rate).
  * - Each acquisition by this process increments leaseTransitions, also when the previous holder had
  *   the same identity (a restarted process starts a new term); that number is the fencing token.
+ *   It is above every leaseTransitions this process has seen, even if a write set the record back.
+ * - A record that cannot be honoured (a lease over a day, a holder of over 1,024 characters,
+ *   negative transitions; record.ts recordProblem) reads as expired, with one log line, as an
+ *   unreadable one does: one bad write cannot hold an election.
  * - A claim whose answer was lost (timeout, dropped connection, 409) but that the lock then shows
  *   exactly as sent starts its term, counted from when it was sent, if that is within renewDeadline.
  * - On shutdown and on a planned handover it releases only after onStoppedLeading has returned,
@@ -116,6 +120,8 @@ export class Elector {
   private term: Term | undefined;
   /** The token of the last term, to recognise our own record when releasing. */
   private lastToken: number | undefined;
+  /** The highest leaseTransitions seen: a term begins above it, even after a record that went back. */
+  private highestTransitions = -1;
   private watchConnected = false;
   /** Read the lock before the next write: a conflict or error made the cache suspect. */
   private stale = true;
@@ -319,8 +325,9 @@ export class Elector {
         return await this.write(this.ownRecord(term, now), term, startedAt, "update", signal);
       }
       if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
-      // 4. Take it: a new term, so a new token, even if the identity matches the previous holder.
-      const record = this.newRecord(now, state.record.leaderTransitions + 1);
+      // 4. Take it: a new term, so a new token, even if the identity matches the previous holder,
+      // and above every token this process has seen, even if the record went back.
+      const record = this.newRecord(now, Math.max(state.record.leaderTransitions, this.highestTransitions) + 1);
       return await this.write(record, undefined, startedAt, "update", signal);
     } catch (err) {
       this.stale = true;
@@ -385,6 +392,7 @@ export class Elector {
 
   private observe(state: LockState | undefined): void {
     if (state?.raw !== this.observed?.raw) this.observedAt = this.clock.monotonic();
+    if (state) this.highestTransitions = Math.max(this.highestTransitions, state.record.leaderTransitions);
     this.observed = state;
     const leader = state?.record.holderIdentity ?? "";
     if (leader !== this.reportedLeader) {

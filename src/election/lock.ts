@@ -14,7 +14,7 @@ export interface LockState {
   raw: string;
   /** The `elector.dev/preferred-holder` annotation, "" when absent. */
   preferredHolder: string;
-  /** Set when the stored record could not be parsed; the record then reads as released. */
+  /** Set when the stored record could not be parsed, or cannot be honoured (recordProblem); it then reads as expired. */
   malformed?: string;
 }
 

@@ -80,6 +80,29 @@ export function recordToAnnotation(r: LeaderElectionRecord): string {
   });
 }
 
+/**
+ * The longest lease a record may claim, a day (validateTiming holds elector's own to it). Honouring
+ * more would let one bad write, a typo or a hostile client, hold an election for up to 68 years
+ * (leaseDurationSeconds is an int32).
+ */
+export const MAX_LEASE_SECONDS = 86_400;
+/** The longest holder identity honoured: client-go's are a hostname with a UUID, pods' at most 253 characters. */
+export const MAX_IDENTITY_LENGTH = 1024;
+
+/**
+ * Why a held record cannot be honoured (then it reads as expired, as a malformed one does), or
+ * undefined. A released record (no holder) is always fine.
+ */
+export function recordProblem(r: LeaderElectionRecord): string | undefined {
+  if (r.holderIdentity === "") return undefined;
+  if (r.holderIdentity.length > MAX_IDENTITY_LENGTH)
+    return `a holder identity of ${String(r.holderIdentity.length)} characters, over ${String(MAX_IDENTITY_LENGTH)}`;
+  if (r.leaseDurationSeconds <= 0) return `leaseDurationSeconds ${String(r.leaseDurationSeconds)}: no lease at all`;
+  if (r.leaseDurationSeconds > MAX_LEASE_SECONDS) return `leaseDurationSeconds ${String(r.leaseDurationSeconds)}: over a day (${String(MAX_LEASE_SECONDS)})`;
+  if (r.leaderTransitions < 0) return `leaseTransitions ${String(r.leaderTransitions)}: below zero`;
+  return undefined;
+}
+
 export class MalformedRecordError extends Error {
   override name = "MalformedRecordError";
 }

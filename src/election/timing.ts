@@ -1,4 +1,5 @@
 /** The three durations of an election and the rules client-go enforces on them. */
+import { MAX_LEASE_SECONDS } from "./record.ts";
 
 export interface Timing {
   /** How long followers wait, from the last change they saw, before taking the lock. */
@@ -21,7 +22,7 @@ export class TimingError extends Error {
 
 /**
  * Throws TimingError unless leaseDuration > renewDeadline > 1.2 × retryPeriod > 0 and the lease
- * is at least a second (the record stores whole seconds).
+ * is at least a second (the record stores whole seconds) and at most a day (MAX_LEASE_SECONDS).
  */
 export function validateTiming(t: Timing): void {
   const s = (ms: number): string => `${ms / 1000}s`;
@@ -31,6 +32,11 @@ export function validateTiming(t: Timing): void {
   positive("lease duration", t.leaseDurationMs);
   positive("renew deadline", t.renewDeadlineMs);
   positive("retry period", t.retryPeriodMs);
+  if (t.leaseDurationMs > MAX_LEASE_SECONDS * 1000) {
+    throw new TimingError(
+      `lease duration must be at most ${s(MAX_LEASE_SECONDS * 1000)}, a day, or other candidates treat the record as invalid (got ${s(t.leaseDurationMs)})`,
+    );
+  }
   if (t.leaseDurationMs < 1000) {
     throw new TimingError(`lease duration must be at least 1s, the record's unit (got ${s(t.leaseDurationMs)})`);
   }

@@ -7,9 +7,8 @@
  * record unchanged for leaseDurationSeconds), as the election core judges it; routing follows only
  * a live leader, so traffic does not go to a pod whose term has run out.
  */
-import type { LeaderElectionRecord } from "../election/record.ts";
 import { liveForMs } from "../election/expiry.ts";
-import { formatTime } from "../election/record.ts";
+import { formatTime, recordProblem, type LeaderElectionRecord } from "../election/record.ts";
 import { HISTORY_LIMIT, type Condition, type ConditionType, type Election, type ElectionStatus, type PastTerm, type TermEnd } from "./election.ts";
 
 export interface LeaseView {
@@ -91,7 +90,9 @@ export function project(world: World): Decision {
   const generation = election.metadata.generation ?? 0;
   const record = lease?.record;
   const holder = record?.holderIdentity ?? "";
-  const remainingMs = lease ? liveForMs(lease.record, lease.unchangedForMs) : 0;
+  // A record the candidates cannot honour (recordProblem) holds nothing for them, nor here.
+  const invalid = record ? recordProblem(record) : undefined;
+  const remainingMs = lease && !invalid ? liveForMs(lease.record, lease.unchangedForMs) : 0;
   const live = remainingMs > 0;
   const expired = holder !== "" && !live;
   const leaderPod = live ? pods.find((p) => p.name === holder) : undefined;
@@ -109,6 +110,7 @@ export function project(world: World): Decision {
   };
   if (!lease) set("LeaderElected", false, "LeaseNotFound", `Lease ${leaseName(election)} does not exist yet: no candidate has campaigned`);
   else if (holder === "") set("LeaderElected", false, "NoLeader", "the Lease is released; no candidate holds it");
+  else if (invalid) set("LeaderElected", false, "InvalidLease", `the Lease's record cannot be honoured (${invalid}): candidates treat it as expired`);
   else if (expired) set("LeaderElected", false, "LeaseExpired", `${holder} has not renewed the Lease for ${record?.leaseDurationSeconds ?? 0}s`);
   else set("LeaderElected", true, "Elected", `${holder} holds the Lease`);
 

@@ -3,7 +3,7 @@
  * that matter to the election: resourceVersion preconditions, watch events, and injectable faults.
  */
 import { ConflictError, type Lock, type LockState } from "../../src/election/lock.ts";
-import type { LeaderElectionRecord } from "../../src/election/record.ts";
+import { recordProblem, type LeaderElectionRecord } from "../../src/election/record.ts";
 
 interface Stored {
   record: LeaderElectionRecord;
@@ -23,11 +23,13 @@ export class MemoryStore {
   state(): LockState | undefined {
     const s = this.stored;
     if (!s) return undefined;
+    // As the Lease and annotation backends read it: unreadable, or not to be honoured.
+    const malformed = s.malformed ?? recordProblem(s.record);
     return {
       record: { ...s.record },
       raw: s.raw ?? JSON.stringify({ ...s.record, v: s.version }),
       preferredHolder: s.preferredHolder,
-      ...(s.malformed ? { malformed: s.malformed } : {}),
+      ...(malformed ? { malformed } : {}),
     };
   }
 

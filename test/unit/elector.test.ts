@@ -358,6 +358,48 @@ test("a malformed record is treated as expired", async (t) => {
   await a.stop();
 });
 
+test("a record no candidate can honour is taken at once, with one warning: a lease of 68 years, a holder of 10 kB, transitions below zero", async (t) => {
+  const ghost = { holderIdentity: "ghost", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 3 };
+  for (const [hostile, token] of [
+    [{ ...ghost, leaseDurationSeconds: 2 ** 31 - 1 }, 4],
+    [{ ...ghost, holderIdentity: "g".repeat(10_240) }, 4],
+    [{ ...ghost, leaderTransitions: -5 }, 0],
+  ] as const) {
+    const { store, clock, monitor } = setup(t);
+    store.put("hostile", hostile, undefined);
+    const warnings: string[] = [];
+    const log = { debug() {}, info() {}, warn: (o: object, msg: string) => warnings.push(`${msg}: ${JSON.stringify(o)}`), error() {} };
+    const elector = new Elector({
+      lock: new MemoryLock("a", store),
+      clock,
+      ...DEFAULT_TIMING,
+      log,
+      callbacks: { onStartedLeading: ({ token: t }) => monitor.starts.push({ id: "a", token: t }) },
+    });
+    const controller = new AbortController();
+    const done = elector.run(controller.signal);
+    await clock.advance(RP);
+    assert.deepEqual(monitor.starts, [{ id: "a", token }], JSON.stringify(hostile).slice(0, 80));
+    assert.equal(warnings.filter((w) => w.startsWith("malformed record in the lock")).length, 1, warnings.join("\n"));
+    controller.abort();
+    await clock.settle();
+    await done;
+  }
+});
+
+test("a term begins above every token seen, even after a write that set leaseTransitions back", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  const record = { holderIdentity: "ghost", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 9 };
+  store.put("ghost", record, undefined);
+  const a = candidate("a", store, clock, monitor);
+  await clock.advance(RP);
+  // A hostile client writes an older count under another holder; it is a valid record, and expires as any does.
+  store.put("hostile", { ...record, holderIdentity: "ghost-2", leaderTransitions: 2 }, undefined);
+  await clock.advance(LD + 2 * RP);
+  assert.deepEqual(monitor.starts, [{ id: "a", token: 10 }]);
+  await a.stop();
+});
+
 test("without a watch, followers fall back to polling every retry period with jitter", async (t) => {
   const { store, clock, monitor } = setup(t);
   const a = candidate("a", store, clock, monitor);

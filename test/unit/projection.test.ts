@@ -128,6 +128,26 @@ test("a lease unrenewed for its duration, by the operator's own observation, rou
   assert.equal(d.recheckAfterMs, undefined);
 });
 
+test("a record no candidate honours (a lease of 68 years) shows no leader and routes nowhere, saying why", () => {
+  const pods = [pod("pod-a", { labels: { app: "db", leader: "true" } }), pod("pod-b")];
+  const ghost = lease("pod-a", 4);
+  const d = project(
+    world({
+      election: election({ leaderLabel: { key: "leader", value: "true" }, service: { name: "db" } }),
+      pods,
+      lease: { ...ghost, record: { ...ghost.record, leaseDurationSeconds: 2 ** 31 - 1 } },
+      service: SELECTORLESS,
+    }),
+  );
+  assert.equal(d.status.leaderPod, undefined);
+  const elected = conditionOf(d.status, "LeaderElected");
+  assert.ok(elected);
+  assert.equal(elected.reason, "InvalidLease");
+  assert.match(elected.message, /leaseDurationSeconds 2147483647: over a day/);
+  assert.deepEqual(d.label, { key: "leader", value: "true", remove: ["pod-a"] });
+  assert.deepEqual(d.slice?.endpoints, []);
+});
+
 test("a Service with a selector is refused with a condition, and a missing one is named", () => {
   const withSelector = project(world({ election: election({ service: { name: "db" } }), service: { exists: true, hasSelector: true, ports: [] } }));
   assert.equal(withSelector.slice, null);

@@ -1,7 +1,14 @@
 /** The record in a coordination.k8s.io/v1 Lease's spec, exactly where client-go's LeaseLock keeps it. */
 import type { KubeObject } from "../../kube/client.ts";
 import type { LockState } from "../lock.ts";
-import { leaseSpecToRecord, PREFERRED_HOLDER_ANNOTATION, recordToLeaseSpec, type LeaderElectionRecord, type LeaseSpecRecord } from "../record.ts";
+import {
+  leaseSpecToRecord,
+  PREFERRED_HOLDER_ANNOTATION,
+  recordProblem,
+  recordToLeaseSpec,
+  type LeaderElectionRecord,
+  type LeaseSpecRecord,
+} from "../record.ts";
 import type { LockBackend } from "./objectlock.ts";
 
 /** A Lease as it travels: other spec fields (strategy, preferredHolder) pass through as they are. */
@@ -20,10 +27,13 @@ export const leaseBackend: LockBackend<Lease> = {
 function leaseState(lease: Lease): LockState {
   const spec = lease.spec ?? {};
   const raw = JSON.stringify([spec.holderIdentity, spec.leaseDurationSeconds, spec.acquireTime, spec.renewTime, spec.leaseTransitions]);
+  const record = leaseSpecToRecord(spec);
+  const problem = recordProblem(record);
   return {
-    record: leaseSpecToRecord(spec),
+    record,
     raw,
     preferredHolder: lease.metadata?.annotations?.[PREFERRED_HOLDER_ANNOTATION] ?? "",
+    ...(problem ? { malformed: problem } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   LEGACY_RECORD_ANNOTATION,
   MalformedRecordError,
   PREFERRED_HOLDER_ANNOTATION,
+  recordProblem,
   recordToAnnotation,
   type LeaderElectionRecord,
 } from "../record.ts";
@@ -37,14 +38,16 @@ const EMPTY: LeaderElectionRecord = {
   leaderTransitions: 0,
 };
 
-/** No annotation reads as a free lock, as in client-go; an unreadable one is reported as malformed. */
+/** No annotation reads as a free lock, as in client-go; an unreadable one, or one that cannot be honoured, is reported as malformed. */
 function annotationState(object: KubeObject): LockState {
   const annotations = object.metadata?.annotations ?? {};
   const raw = annotations[LEGACY_RECORD_ANNOTATION] ?? "";
   const preferredHolder = annotations[PREFERRED_HOLDER_ANNOTATION] ?? "";
   if (raw === "") return { record: EMPTY, raw, preferredHolder };
   try {
-    return { record: annotationToRecord(raw), raw, preferredHolder };
+    const record = annotationToRecord(raw);
+    const problem = recordProblem(record);
+    return { record, raw, preferredHolder, ...(problem ? { malformed: problem } : {}) };
   } catch (err) {
     if (!(err instanceof MalformedRecordError)) throw err;
     return { record: EMPTY, raw, preferredHolder, malformed: err.message };
