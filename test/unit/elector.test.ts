@@ -89,6 +89,8 @@ test("timing is validated as client-go does, with a clear message", () => {
   bad(15_000, 10_000, 0, /retry period must be greater than zero/);
   bad(500, 400, 100, /lease duration must be at least 1s/);
   bad(Number.NaN, 10_000, 2_000, /lease duration must be greater than zero/);
+  bad(86_401_000, 10_000, 2_000, /lease duration must be at most 86400s, a day/);
+  validateTiming({ leaseDurationMs: 86_400_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
 });
 
 test("the first candidate creates the lock with token 0 and renews every retry period", async (t) => {
