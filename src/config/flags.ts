@@ -6,8 +6,17 @@
  */
 import { validateTiming, type Timing } from "../election/timing.ts";
 
+/**
+ * Bad input, said in one line: control characters the input carried into the message (a newline in
+ * a flag's value, say) are written escaped, as JSON writes them.
+ */
 export class ConfigError extends Error {
   override name = "ConfigError";
+
+  constructor(message: string, options?: ErrorOptions) {
+    const escaped = [...message].map((c) => (c < " " || c === "\u007f" ? JSON.stringify(c).slice(1, -1) : c)).join("");
+    super(escaped, options);
+  }
 }
 
 export class UsageError extends Error {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
-import { freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { EXECUTABLE, freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { LOSE_ANSWER, testFaultProxy } from "../support/faultproxy.ts";
 import { createLock } from "../../src/election/locks/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
@@ -21,9 +21,11 @@ const silent = { debug: () => undefined, info: () => undefined, warn: () => unde
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
-function elector(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return runCommand(process.execPath, [MAIN, ...args], { env, timeoutMs: 20_000 });
-}
+/** `elector` run by Node from the source, or as the single executable: the same answers to bad input. */
+const FORMS: [string, (args: string[], env?: NodeJS.ProcessEnv) => Promise<Run>][] = [
+  ["run by Node", (args, env = process.env) => runCommand(process.execPath, [MAIN, ...args], { env, timeoutMs: 20_000 })],
+  ["the single executable", (args, env = process.env) => runCommand(EXECUTABLE, args, { env, timeoutMs: 20_000 })],
+];
 
 /** Waits for the agent's first failed lock request, so that counting starts with its retries. */
 function firstFailure(agent: Agent): Promise<true> {
@@ -49,15 +51,21 @@ test("bad configuration: one line on stderr, a non-zero exit, no stack trace", a
     [["agent", "-election=db", `-kubeconfig=${join(dir, "missing")}`], /kubeconfig .*missing does not exist/],
     [["agent", "-election=db", `-kubeconfig=${garbage}`], /cannot read kubeconfig .*garbage.yaml/],
     [["frobnicate"], /unknown command "frobnicate"/],
+    [["agent", "-election=db", "--renew-deadline=1\nsecond line"], /invalid duration "1\\nsecond line" for --renew-deadline/],
   ];
   const nowhere: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
   delete nowhere.KUBECONFIG;
-  for (const [args, message, env] of [...cases, [["agent", "-election=db"], /no kubeconfig: not running in a pod, \$KUBECONFIG is unset/, nowhere] as const]) {
-    const r = await elector([...args], env);
-    assert.notEqual(r.code, 0, `${args.join(" ")} must fail`);
-    const lines = r.stderr.trimEnd().split("\n");
-    assert.match(lines[0] ?? "", message, `${args.join(" ")}: ${r.stderr}`);
-    assert.doesNotMatch(r.stderr, /^\s+at /m, `${args.join(" ")} printed a stack trace`);
+  for (const [form, elector] of FORMS) {
+    for (const [args, message, env] of [
+      ...cases,
+      [["agent", "-election=db"], /no kubeconfig: not running in a pod, \$KUBECONFIG is unset/, nowhere] as const,
+    ]) {
+      const r = await elector([...args], env);
+      assert.notEqual(r.code, 0, `${form}: ${args.join(" ")} must fail`);
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.match(lines[0] ?? "", message, `${form}: ${args.join(" ")}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, `${form}: ${args.join(" ")} printed a stack trace`);
+    }
   }
 });
 
