@@ -8,16 +8,12 @@
 import type { Server } from "node:https";
 import type { Log } from "../election/log.ts";
 import type { KubeClient } from "../kube/client.ts";
+import type { KeyPair } from "./certificates.ts";
 import { answer, routeAnswer, type Routes } from "./server.ts";
 
 /** How long a review's verdict is reused for the same token and path: a scrape every few seconds would otherwise cost two API requests each. */
 const VERDICT_TTL_MS = 60_000;
 const REVIEW_TIMEOUT_MS = 5000;
-
-export interface Tls {
-  cert: string;
-  key: string;
-}
 
 interface Verdict {
   code: 200 | 401 | 403;
@@ -25,7 +21,7 @@ interface Verdict {
   until: number;
 }
 
-export function createAuthorizedServer(routes: Routes, tls: Tls, client: KubeClient, log: Log): Server {
+export function createAuthorizedServer(routes: Routes, tls: KeyPair, client: KubeClient, log: Log): Server {
   const verdicts = new Map<string, Verdict>();
   const review = async (token: string, path: string): Promise<Verdict> => {
     const key = `${path} ${token}`;

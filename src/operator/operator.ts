@@ -14,9 +14,10 @@ import { Elector } from "../election/elector.ts";
 import { isWedged } from "../election/healthz.ts";
 import { requestTimeoutMs } from "../election/timing.ts";
 import { createLock } from "../election/locks/index.ts";
-import { createAuthorizedServer, type Tls } from "../http/authorized.ts";
+import { createAuthorizedServer } from "../http/authorized.ts";
 import { selfSignedCertificate, type KeyPair } from "../http/certificates.ts";
 import { closeServer, createRouteServer, healthz, listen } from "../http/server.ts";
+import { sleep } from "../kube/backoff.ts";
 import { KubeClient } from "../kube/client.ts";
 import { loadConnection } from "../kube/kubeconfig.ts";
 import { CONTENT_TYPE, startRuntimeMetrics } from "../metrics/exposition.ts";
@@ -25,8 +26,6 @@ import type { OperatorConfig } from "./config.ts";
 import { ElectionController } from "./controller.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
-
-import { sleep } from "../kube/backoff.ts";
 import { runWorkers } from "./runner.ts";
 import { Watches } from "./watches.ts";
 import { createWebhookServer } from "./webhook.ts";
@@ -179,7 +178,7 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
 }
 
 /** The secure metrics' certificate: tls.crt and tls.key from `dir`, else self-signed for this host (as controller-runtime does without a CertDir). */
-async function metricsTls(dir: string | undefined): Promise<Tls> {
+async function metricsTls(dir: string | undefined): Promise<KeyPair> {
   return dir === undefined ? selfSignedCertificate("elector-operator", [hostname(), "localhost"]) : keyPairIn(dir, "--metrics-cert-path");
 }
 

@@ -66,10 +66,15 @@ export function renewalDue(set: CertificateSet | undefined, now: Date): "none" |
 export function renewed(set: CertificateSet | undefined, due: "serving" | "ca", dnsNames: string[], now: Date): CertificateSet {
   const ca = due === "ca" || !set ? issueCertificate({ commonName: "elector-webhook-ca", authority: true, validDays: CA_DAYS, now }) : set.ca;
   const serving = issueCertificate({ commonName: dnsNames[0] ?? "elector-webhook", dnsNames, issuer: ca, validDays: SERVING_DAYS, now });
-  const stillValid = (set?.caBundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? []).filter(
+  const stillValid = certificatesIn(set?.caBundle ?? "").filter(
     (pem) => pem.trim() !== ca.cert.trim() && Date.parse(new X509Certificate(pem).validTo) > now.getTime(),
   );
   return { caBundle: [ca.cert, ...stillValid.slice(0, 1)].map((p) => p.trim()).join("\n") + "\n", ca, serving };
+}
+
+/** The PEM certificates of a bundle, in order. */
+function certificatesIn(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
 }
 
 interface SecretObject {
@@ -170,7 +175,7 @@ export class WebhookCertificates {
       d["tls.crt"] && d["tls.key"] && d["ca.crt"] && d["ca.key"]
         ? {
             caBundle: unb64(d["ca.crt"]),
-            ca: { cert: (unb64(d["ca.crt"]).match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/) ?? [""])[0], key: unb64(d["ca.key"]) },
+            ca: { cert: certificatesIn(unb64(d["ca.crt"]))[0] ?? "", key: unb64(d["ca.key"]) },
             serving: { cert: unb64(d["tls.crt"]), key: unb64(d["tls.key"]) },
           }
         : undefined;
