@@ -19,7 +19,7 @@ interface Lease {
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; leaseTransitions?: number; renewTime?: string; acquireTime?: string };
 }
 
-test("a hostile Lease: read as expired with one log line, InvalidLease in the status; a write that sets the count back ends the term, and tokens still rise", async (t) => {
+test("a hostile Lease reads as expired with one log line and InvalidLease; a write setting the count back ends the term, and tokens still rise", async (t) => {
   const namespace = await testNamespace(t);
   const client = new KubeClient(loadConnection((await testCluster()).plane.kubeconfig));
   const leases = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
