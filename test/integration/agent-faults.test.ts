@@ -11,7 +11,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, testCluster, testNamespace, type Run } from "../support/cluster.ts";
-import { EXECUTABLE, freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { assertNeverTwoLeaders, EXECUTABLE, freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
+import { Random, runSeed } from "../support/random.ts";
 import { LOSE_ANSWER, testFaultProxy } from "../support/faultproxy.ts";
 import { createLock } from "../../src/election/locks/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
@@ -220,4 +221,62 @@ test("the lock's watch never reports a read older than the lock's own write: a s
   assert.equal(proxy.injected, 1);
   assert.ok(!states.includes(undefined), `the watch reported the Lease absent after its creation: ${JSON.stringify(states)}`);
   assert.equal(states.at(-1), "pod-a");
+});
+
+test("an API server answering seconds late, with 429, 500 and 503 mixed in and watches cut: one leader at a time, rising tokens, a leader after", async (t) => {
+  const namespace = await testNamespace(t);
+  const proxy = await testFaultProxy(t);
+  const seed = runSeed(20261205);
+  const random = new Random(seed);
+  /** The share of requests that meet a fault: half at first, then nearly all (renewals fail past the deadline), then none. */
+  let share = 0.5;
+  proxy.inject = (req) => {
+    if (!req.url?.includes("/leases") || !random.chance(share)) return undefined;
+    const roll = random.next();
+    if (roll < 0.6) return { delayAnswerMs: 500 + random.below(4000) };
+    if (roll < 0.8) return { code: 503, reason: "ServiceUnavailable" };
+    if (roll < 0.9) return { code: 429, reason: "TooManyRequests" };
+    return { code: 500, reason: "InternalError" };
+  };
+  // The observer watches the Lease directly, not through the proxy.
+  const { plane } = await testCluster();
+  const direct = new KubeClient(loadConnection(plane.kubeconfig));
+  const seen: { holder: string; transitions: number }[] = [];
+  const stopWatch = direct.watch<{ spec?: { holderIdentity?: string; leaseTransitions?: number } }>(
+    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    { fieldSelector: "metadata.name=db" },
+    {
+      onConnected: () => undefined,
+      onEvent: (type, lease) => {
+        if (type === "ADDED" || type === "MODIFIED") seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 });
+      },
+      onClosed: () => undefined,
+    },
+  );
+  t.after(stopWatch);
+  // Request timeouts are renewDeadline / 2 = 3 s: some late answers arrive in time, some do not.
+  const timing = ["--lease-duration=8s", "--renew-deadline=6s", "--retry-period=1s"];
+  const agents = await Promise.all(
+    ["pod-a", "pod-b", "pod-c"].map((id) => startAgent(t, { namespace, election: "db", id, kubeconfig: proxy.kubeconfig, args: timing })),
+  );
+  for (let round = 0; round < 8; round++) {
+    if (round === 3) share = 0.95;
+    await assertNeverTwoLeaders(agents, 2500);
+    proxy.cutAll();
+  }
+  share = 0;
+  const leader = await waitForOneLeader(agents, 20_000);
+  for (const a of agents) assert.ok(a.running, `${a.id} exited: ${a.stderr}`);
+  let highest = -1;
+  let holder = "";
+  for (const s of seen) {
+    if (s.holder !== holder && s.holder !== "")
+      assert.ok(s.transitions > highest, `seed ${String(seed)}: ${s.holder} took the Lease with ${String(s.transitions)}`);
+    highest = Math.max(highest, s.transitions);
+    holder = s.holder;
+  }
+  t.diagnostic(
+    `seed ${String(seed)}: ${String(proxy.injected)} faults injected; holders ${[...new Set(seen.map((s) => s.holder))].join(", ")}; ${leader.id} leads after`,
+  );
+  assert.ok(proxy.injected > 20, `only ${String(proxy.injected)} faults injected`);
 });
