@@ -137,8 +137,13 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     await listen(server, webhook.address);
     servers.push(server);
     const serve = (pair: KeyPair): void => {
-      server.setSecureContext(pair);
-      log.info({}, "serving the webhook with a new certificate");
+      try {
+        server.setSecureContext(pair);
+        log.info({}, "serving the webhook with a new certificate");
+      } catch (err) {
+        // A pair TLS cannot use (a key that is not the certificate's, say) leaves the one served before.
+        log.error({ err: err instanceof Error ? err.message : String(err) }, "cannot serve the webhook's new certificate; keeping the old one");
+      }
     };
     if (certificates) void certificates.follow(shutdown.signal, serve);
     else if (webhook.certDir) void followCertDir(webhook.certDir, first, shutdown.signal, serve, log);

@@ -32,8 +32,9 @@ export function createWebhookServer(tls: KeyPair, defaults: InjectionDefaults, a
       reply(res, 404, { error: "POST /inject only" });
       return;
     }
-    readBody(req).then(
-      async (text) => {
+    // Whatever goes wrong with one review (its body, a pod the decision cannot read) is that review's answer, never the process's end.
+    readBody(req)
+      .then(async (text) => {
         const review = JSON.parse(text) as AdmissionReview;
         const uid = review.request?.uid ?? "";
         const pod = review.request?.object ?? {};
@@ -50,11 +51,11 @@ export function createWebhookServer(tls: KeyPair, defaults: InjectionDefaults, a
         }
         log.debug({ namespace, decision: decision.kind, ...(decision.kind === "refuse" ? { message: decision.message } : {}) }, "admission review");
         reply(res, 200, { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response });
-      },
-      (err: unknown) => {
-        reply(res, 400, { error: err instanceof Error ? err.message : String(err) });
-      },
-    );
+      })
+      .catch((err: unknown) => {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not answer an admission review");
+        if (!res.headersSent) reply(res, 400, { error: err instanceof Error ? err.message : String(err) });
+      });
   });
 }
 

@@ -14,6 +14,7 @@ import { eventually, kubectl, runCommand, scratchDir, serviceAccountKubeconfig, 
 import { assertNeverTwoLeaders, EXECUTABLE, freePort, startAgent, waitForOneLeader, type Agent } from "../support/agents.ts";
 import { Random, runSeed } from "../support/random.ts";
 import { LOSE_ANSWER, testFaultProxy } from "../support/faultproxy.ts";
+import { assertTokensRise, recordLease } from "../support/lease.ts";
 import { createLock } from "../../src/election/locks/index.ts";
 import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
@@ -240,20 +241,7 @@ test("an API server answering seconds late, with 429, 500 and 503 mixed in and w
   };
   // The observer watches the Lease directly, not through the proxy.
   const { plane } = await testCluster();
-  const direct = new KubeClient(loadConnection(plane.kubeconfig));
-  const seen: { holder: string; transitions: number }[] = [];
-  const stopWatch = direct.watch<{ spec?: { holderIdentity?: string; leaseTransitions?: number } }>(
-    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-    { fieldSelector: "metadata.name=db" },
-    {
-      onConnected: () => undefined,
-      onEvent: (type, lease) => {
-        if (type === "ADDED" || type === "MODIFIED") seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 });
-      },
-      onClosed: () => undefined,
-    },
-  );
-  t.after(stopWatch);
+  const seen = recordLease(t, new KubeClient(loadConnection(plane.kubeconfig)), namespace, "db");
   // Request timeouts are renewDeadline / 2 = 3 s: some late answers arrive in time, some do not.
   const timing = ["--lease-duration=8s", "--renew-deadline=6s", "--retry-period=1s"];
   const agents = await Promise.all(
@@ -267,14 +255,7 @@ test("an API server answering seconds late, with 429, 500 and 503 mixed in and w
   share = 0;
   const leader = await waitForOneLeader(agents, 20_000);
   for (const a of agents) assert.ok(a.running, `${a.id} exited: ${a.stderr}`);
-  let highest = -1;
-  let holder = "";
-  for (const s of seen) {
-    if (s.holder !== holder && s.holder !== "")
-      assert.ok(s.transitions > highest, `seed ${String(seed)}: ${s.holder} took the Lease with ${String(s.transitions)}`);
-    highest = Math.max(highest, s.transitions);
-    holder = s.holder;
-  }
+  assertTokensRise(seen, `seed ${String(seed)}: `);
   t.diagnostic(
     `seed ${String(seed)}: ${String(proxy.injected)} faults injected; holders ${[...new Set(seen.map((s) => s.holder))].join(", ")}; ${leader.id} leads after`,
   );

@@ -16,6 +16,7 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
 import { Agent, assertNeverTwoLeaders, freePort, startAgent, startPeer, waitForOneLeader } from "../support/agents.ts";
 import { eventually, testCluster, testNamespace } from "../support/cluster.ts";
+import { assertTokensRise, recordLease } from "../support/lease.ts";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -111,30 +112,6 @@ async function startLibraryCandidate(t: TestContext, dir: string, namespace: str
   return candidate;
 }
 
-interface Seen {
-  holder: string;
-  transitions: number;
-}
-
-/** Every version of the Lease the API server sends a watch, in order. */
-function watchLease(t: TestContext, client: KubeClient, namespace: string, name: string): Seen[] {
-  const seen: Seen[] = [];
-  const stop = client.watch<{ spec?: { holderIdentity?: string; leaseTransitions?: number } }>(
-    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-    { fieldSelector: `metadata.name=${name}` },
-    {
-      onConnected: () => undefined,
-      onEvent: (type, lease) => {
-        // A BOOKMARK carries only a resourceVersion.
-        if (type === "ADDED" || type === "MODIFIED") seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 });
-      },
-      onClosed: () => undefined,
-    },
-  );
-  t.after(stop);
-  return seen;
-}
-
 test("the packed package installs into a fresh project, type-checks there, and loads only the election core and the client", async (t) => {
   const dir = await installedProject();
   const manifest = JSON.parse(await run("npm", ["pkg", "get", "name", "version", "types", "engines", "exports", "repository", "keywords"], REPO)) as Record<
@@ -162,7 +139,7 @@ test("runElection in that project shares one Lease with an elector agent and a c
   const namespace = await testNamespace(t);
   const election = "shared";
   const { plane } = await testCluster();
-  const seen = watchLease(t, new KubeClient(loadConnection(plane.kubeconfig)), namespace, election);
+  const seen = recordLease(t, new KubeClient(loadConnection(plane.kubeconfig)), namespace, election);
   const library = await startLibraryCandidate(t, dir, namespace, election, "library-1");
   await waitForOneLeader([library]);
   const group = [library, await startAgent(t, { namespace, election, id: "elector-1" }), await startPeer(t, { namespace, election, id: "client-go-1" })];
@@ -197,18 +174,7 @@ test("runElection in that project shares one Lease with an elector agent and a c
   assert.deepEqual([...new Set(seen.map((s) => s.holder).filter(Boolean))].sort(), ["client-go-1", "elector-1", "library-1", "library-2"]);
 
   // From the observer: each change of holder to a live one wrote a higher leaseTransitions than any before it.
-  let highest = -1;
-  let holder = "";
-  for (const s of seen) {
-    if (s.holder !== holder && s.holder !== "") {
-      assert.ok(
-        s.transitions > highest,
-        `${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}: ${JSON.stringify(seen)}`,
-      );
-    }
-    highest = Math.max(highest, s.transitions);
-    holder = s.holder;
-  }
+  assertTokensRise(seen);
   assert.equal(token, seen.at(-1)?.transitions, "library-2's fencing token is the Lease's leaseTransitions");
   t.diagnostic(`holders: ${seen.map((s) => `${s.holder || "(released)"}#${String(s.transitions)}`).join(" → ")}`);
 });

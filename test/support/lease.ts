@@ -2,7 +2,9 @@
  * A Lease seen from outside, on this process's clock: what the demo and the benches time handovers
  * with, the same observer whichever program holds the Lease.
  */
+import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
+import type { TestContext } from "node:test";
 import type { KubeClient } from "../../src/kube/client.ts";
 
 export interface LeaseEvent {
@@ -42,4 +44,44 @@ export function nextLeaseEvent(client: KubeClient, namespace: string, name: stri
       },
     );
   });
+}
+
+/** One version of a Lease's record, as a watch delivered it. */
+export interface LeaseVersion {
+  holder: string;
+  transitions: number;
+}
+
+/** Every version of Lease `name` the API server sends a watch of `client` (BOOKMARKs, which carry no record, left out), until `t` ends. */
+export function recordLease(t: TestContext, client: KubeClient, namespace: string, name: string): LeaseVersion[] {
+  const seen: LeaseVersion[] = [];
+  const stop = client.watch<LeaseObject>(
+    `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+    { fieldSelector: `metadata.name=${name}` },
+    {
+      onConnected: () => undefined,
+      onEvent: (type, lease) => {
+        if (type === "ADDED" || type === "MODIFIED") seen.push({ holder: lease.spec?.holderIdentity ?? "", transitions: lease.spec?.leaseTransitions ?? 0 });
+      },
+      onClosed: () => undefined,
+    },
+  );
+  t.after(stop);
+  return seen;
+}
+
+/** Fails unless every change of holder to a live one wrote a leaseTransitions above all before it: fencing tokens that only rise. */
+export function assertTokensRise(seen: LeaseVersion[], context = ""): void {
+  let highest = -1;
+  let holder = "";
+  for (const s of seen) {
+    if (s.holder !== holder && s.holder !== "") {
+      assert.ok(
+        s.transitions > highest,
+        `${context}${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}: ${JSON.stringify(seen)}`,
+      );
+    }
+    highest = Math.max(highest, s.transitions);
+    holder = s.holder;
+  }
 }
