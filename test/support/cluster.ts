@@ -38,8 +38,11 @@ export async function testNamespace(t: TestContext): Promise<string> {
   const { kc } = await testCluster();
   const name = await createNamespace(kc, t.name);
   // The controller-manager adds the default ServiceAccount a moment later; a pod created before it is refused.
-  await eventually("the namespace's default ServiceAccount", async () =>
-    (await kubectl(["get", "serviceaccount", "default", "-n", name])).code === 0 ? true : undefined,
+  // Right after a test restarted the API server, that took over 30 s once in CI (its watches come back with backoff).
+  await eventually(
+    "the namespace's default ServiceAccount",
+    async () => ((await kubectl(["get", "serviceaccount", "default", "-n", name])).code === 0 ? true : undefined),
+    90_000,
   );
   t.after(async () => {
     await kc
