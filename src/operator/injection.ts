@@ -49,8 +49,7 @@ export interface PatchOperation {
   value: unknown;
 }
 
-export type Injection =
-  { kind: "skip"; why: string } | { kind: "inject"; patch: PatchOperation[]; election: string; port: number } | { kind: "refuse"; message: string };
+export type Injection = { kind: "skip"; why: string } | { kind: "inject"; patch: PatchOperation[]; election: string } | { kind: "refuse"; message: string };
 
 export interface InjectionDefaults {
   /** The agent's image: the operator's own. */
@@ -66,9 +65,9 @@ export function decideInjection(pod: PodToAdmit, defaults: InjectionDefaults): I
   try {
     const sidecar = sidecarFor(annotations, election, containers, defaults);
     const patch: PatchOperation[] = pod.spec?.initContainers
-      ? [{ op: "add", path: "/spec/initContainers/0", value: sidecar.container }]
-      : [{ op: "add", path: "/spec/initContainers", value: [sidecar.container] }];
-    return { kind: "inject", patch, election, port: sidecar.port };
+      ? [{ op: "add", path: "/spec/initContainers/0", value: sidecar }]
+      : [{ op: "add", path: "/spec/initContainers", value: [sidecar] }];
+    return { kind: "inject", patch, election };
   } catch (err) {
     if (err instanceof ConfigError) return { kind: "refuse", message: err.message };
     throw err;
@@ -137,7 +136,7 @@ function sidecarFor(annotations: Record<string, string>, election: string, conta
       seccompProfile: { type: "RuntimeDefault" },
     },
   };
-  return { container, port };
+  return container;
 }
 
 function portFrom(text: string | undefined, used: Set<number | undefined>): number {

@@ -49,7 +49,8 @@ export function createWebhookServer(tls: KeyPair, defaults: InjectionDefaults, a
           const warned = await warnings(namespace, pod.spec?.serviceAccountName ?? "default", decision.election);
           if (warned.length > 0) response.warnings = warned;
         }
-        log.debug({ namespace, decision: decision.kind, ...(decision.kind === "refuse" ? { message: decision.message } : {}) }, "admission review");
+        const why = decision.kind === "refuse" ? { message: decision.message } : decision.kind === "skip" ? { why: decision.why } : {};
+        log.debug({ namespace, decision: decision.kind, ...why }, "admission review");
         reply(res, 200, { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response });
       })
       .catch((err: unknown) => {
