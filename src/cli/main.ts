@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /** The `elector` command. Bad input ends in one line on stderr and a non-zero exit, never a trace. */
 import { hostname } from "node:os";
-import { pino, type Level } from "pino";
+import { pino } from "pino";
 import { runAgent, runPassthrough } from "../agent/agent.ts";
 import { AGENT_USAGE, parseAgentConfig } from "../agent/config.ts";
 import { OPERATOR_USAGE, parseOperatorConfig } from "../operator/config.ts";
-import { ConfigError } from "../config/flags.ts";
+import { ConfigError, LOG_LEVELS } from "../config/flags.ts";
 import { KubeconfigError, podNamespace } from "../kube/kubeconfig.ts";
 
 // The CommonJS object, not an ESM import: see src/kube/client.ts.
@@ -13,11 +13,10 @@ const { readFileSync } = process.getBuiltinModule("node:fs");
 
 const USAGE =
   "usage: elector agent [flags] [-- CMD ARGS...] | elector operator [flags] | elector install DIR | elector version   (-h after a command lists its flags)";
-const LEVELS: Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 function logger(): pino.Logger {
   const level = (process.env.LOG_LEVEL ?? "info").toLowerCase();
-  if (!(LEVELS as string[]).includes(level)) throw new ConfigError(`invalid LOG_LEVEL "${level}": must be one of ${LEVELS.join(", ")}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new ConfigError(`invalid LOG_LEVEL "${level}": must be one of ${LOG_LEVELS.join(", ")}`);
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 

@@ -19,6 +19,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** The LOG_LEVEL values elector takes: pino's levels. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+
 export class UsageError extends Error {
   override name = "UsageError";
 }

@@ -6,7 +6,7 @@
  * (re-admission changes nothing); one that asks for something invalid is refused with what to fix.
  * The webhook (webhook.ts) serves it.
  */
-import { ConfigError, isDnsSubdomain, TIMING_FLAGS, timingFromFlags } from "../config/flags.ts";
+import { ConfigError, isDnsSubdomain, LOG_LEVELS, TIMING_FLAGS, timingFromFlags } from "../config/flags.ts";
 import { DEFAULT_TIMING, type Timing } from "../election/timing.ts";
 
 export const ELECTION_ANNOTATION = "elector.dev/election";
@@ -14,7 +14,6 @@ export const SIDECAR_NAME = "elector";
 /** The agent's HTTP port when the pod does not name one and nothing in the pod uses it. */
 const DEFAULT_PORT = 4040;
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
 
 /** Every annotation injection reads (docs/operator.md lists them with their defaults). */
 export const INJECTION_ANNOTATIONS: string[] = [
@@ -99,7 +98,8 @@ function sidecarFor(annotations: Record<string, string>, election: string, conta
     return text;
   };
   const logLevel = annotations["elector.dev/log-level"] ?? "info";
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`elector.dev/log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    throw new ConfigError(`elector.dev/log-level: "${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
   const seconds = (ms: number): string => `${String(ms / 1000)}s`;
   const probe = (path: string) => ({ httpGet: { path, port } });
   const container = {
