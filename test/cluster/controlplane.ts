@@ -20,7 +20,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ensureBinaries, ensureNodeBinaries, isAlive } from "./build.ts";
 import { ELECTOR_ARCHIVE, ensurePauseImage } from "./images.ts";
-import { API_PORT, ensureNodePackages, NODE_IP, NODE_NAME, nodeControlPlaneArgs, nodeSteps, nodeUnsupported, removeCgroups } from "./node.ts";
+import { API_PORT, ensureNodePackages, NODE_IP, NODE_NAME, nodeControlPlaneArgs, nodeSteps, nodeUnsupported, removeCgroups, thawCgroups } from "./node.ts";
 import { generatePki, SERVICE_RANGE, type ClientCert, type Pki } from "./pki.ts";
 import { SUPERVISOR_CONFIG, SUPERVISOR_SOCKET, type Step, type SupervisorConfig, type SupervisorStatus } from "./supervisor.ts";
 
@@ -296,6 +296,7 @@ async function waitUntilServing(plane: ControlPlane, log: (line: string) => void
 export async function down(dir: string): Promise<void> {
   const plane = await load(dir);
   if (plane) {
+    if (plane.node) await thawCgroups(plane.node.cgroupRoot);
     if (isAlive(plane.rootPid)) {
       // The supervisor stops each component; when PID 1 of a PID namespace ends, the kernel ends the rest.
       process.kill(plane.rootPid, "SIGTERM");

@@ -124,6 +124,20 @@ async function createCgroupRoot(id: string): Promise<{ root: string; created: st
 }
 
 /**
+ * Thaws every frozen cgroup below the cluster's root (the chaos harness freezes pods): a frozen
+ * process cannot die, so a cluster stopped with one would leave it behind.
+ */
+export async function thawCgroups(root: string): Promise<void> {
+  const thaw = async (path: string): Promise<void> => {
+    const state = join(path, "freezer.state");
+    if ((await readFile(state, "utf8").catch(() => "")).trim() !== "THAWED") await writeFile(state, "THAWED").catch(() => undefined);
+    const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await thaw(join(path, e.name));
+  };
+  if (existsSync(join("/sys/fs/cgroup/freezer", root))) await thaw(join("/sys/fs/cgroup/freezer", root));
+}
+
+/**
  * Removes the cluster's cgroup root in every hierarchy, with every cgroup kubelet and runc made
  * below it, then every recorded parent folder that is empty by now (parentsMade); returns what of
  * the cluster's own could not be removed.

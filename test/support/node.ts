@@ -166,6 +166,7 @@ export async function lease(namespace: string, name: string): Promise<LeaseSpec 
 
 export interface PodView {
   name: string;
+  uid: string;
   ip: string;
   labels: Record<string, string>;
   ready: boolean;
@@ -173,29 +174,36 @@ export interface PodView {
   containers: { name: string; id: string; restarts: number }[];
 }
 
-export async function pods(namespace: string, selector: string): Promise<PodView[]> {
-  const r = await kubectl(["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]);
-  assert.equal(r.code, 0, r.stderr);
-  interface Pod {
-    metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
-    status: {
-      podIP?: string;
-      conditions?: { type: string; status: string }[];
-      containerStatuses?: { name: string; containerID?: string; restartCount: number }[];
-    };
-  }
-  return (JSON.parse(r.stdout) as { items: Pod[] }).items.map((p) => ({
+/** A pod as the API serves it, the fields PodView reads. */
+export interface PodObject {
+  metadata: { name: string; uid?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  status?: {
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; containerID?: string; restartCount: number }[];
+  };
+}
+
+export function podView(p: PodObject): PodView {
+  return {
     name: p.metadata.name,
-    ip: p.status.podIP ?? "",
+    uid: p.metadata.uid ?? "",
+    ip: p.status?.podIP ?? "",
     labels: p.metadata.labels ?? {},
-    ready: p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    ready: p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
     deleting: Boolean(p.metadata.deletionTimestamp),
-    containers: (p.status.containerStatuses ?? []).map((c) => ({
+    containers: (p.status?.containerStatuses ?? []).map((c) => ({
       name: c.name,
       id: (c.containerID ?? "").replace(/^containerd:\/\//, ""),
       restarts: c.restartCount,
     })),
-  }));
+  };
+}
+
+export async function pods(namespace: string, selector: string): Promise<PodView[]> {
+  const r = await kubectl(["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { items: PodObject[] }).items.map(podView);
 }
 
 /** A crash: SIGKILL to one container's process, through the node's containerd. */

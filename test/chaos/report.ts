@@ -1,0 +1,50 @@
+/** A chaos run's figures as the markdown of docs/reliability.md's results section. */
+import { ms, summarize } from "../../bench/report.ts";
+import type { ChaosRun } from "./run.ts";
+import { FAULT_KINDS } from "./schedule.ts";
+import { LEASE_MS } from "./workloads.ts";
+
+const p = (samples: number[], which: "p50" | "p99"): string => (samples.length ? ms(summarize(samples)[which]) : "–");
+
+export function report(run: ChaosRun, command: string): string[] {
+  const { faults, verdict, observed } = run;
+  // Each refused write is put down to the last fault that began before it (within that fault's end plus a lease).
+  const refusedBy = faults.map(() => 0);
+  for (const w of observed.writes.filter((x) => !x.accepted)) {
+    const i = faults.findLastIndex((f) => f.start <= w.at && w.at <= f.end + LEASE_MS + 2000);
+    if (i >= 0) refusedBy[i] = (refusedBy[i] ?? 0) + 1;
+  }
+  const rows = FAULT_KINDS.map((kind) => {
+    const of = faults.map((f, i) => ({ f, i })).filter(({ f }) => f.kind === kind);
+    const leaderless = of.map(({ i }) => verdict.leaderlessMs[i]).filter((v): v is number => v !== undefined);
+    const settled = of.map(({ f }) => f.convergedMs).filter((v): v is number => v !== undefined);
+    const never = leaderless.filter((v) => !Number.isFinite(v)).length;
+    const refused = of.reduce((sum, { i }) => sum + (refusedBy[i] ?? 0), 0);
+    return `| ${kind} | ${String(of.length)} | ${String(of.filter(({ f }) => f.wasHolder).length)} | ${p(leaderless.filter(Number.isFinite), "p50")} | ${p(leaderless.filter(Number.isFinite), "p99")}${never ? ` (${String(never)} never)` : ""} | ${p(settled, "p50")} | ${p(settled, "p99")} | ${String(refused)} |`;
+  });
+  const writes = (resource: string, accepted: boolean): number => observed.writes.filter((w) => w.resource === resource && w.accepted === accepted).length;
+  const overlaps = (resource: string): string => {
+    const of = verdict.overlaps.filter((o) => o.resource === resource);
+    const excused = of.filter((o) => o.excused).length;
+    return `${String(of.length)} (${String(excused)} inside a freeze or partition), longest ${ms(Math.max(0, ...of.map((o) => o.to - o.from)))}`;
+  };
+  const lag = Object.entries(verdict.routingLagMs).map(
+    ([service, samples]) => `${service} p50 ${p(samples, "p50")} / p99 ${p(samples, "p99")} (${String(samples.length)} terms)`,
+  );
+  const awaited = faults.filter((f) => f.convergedMs !== undefined).length;
+  return [
+    `Run of ${new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16)}Z: \`${command}\`, ${String(faults.length)} faults in ${(run.durationMs / 60_000).toFixed(1)} min.`,
+    "",
+    "| fault | count | on the leader | leaderless p50 | leaderless p99 | settled p50 | settled p99 | stale writes refused |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows,
+    "",
+    `- **Violations: ${String(verdict.violations.length)}.**${verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : ""}`,
+    `- Writes to the fenced store: \`fenced\` ${String(writes("fenced", true))} accepted, ${String(writes("fenced", false))} refused; \`wrapped\` ${String(writes("wrapped", true))} accepted, ${String(writes("wrapped", false))} refused.`,
+    `- Two writers at once (runs of writes that overlap in time): \`wrapped\` ${overlaps("wrapped")}; \`fenced\` ${overlaps("fenced")}.`,
+    `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}.`,
+    `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
+    `- Settled after ${String(awaited)} of the ${String(faults.length)} faults before the next one (the others were followed at once, or did not settle within the lease plus 20 s).`,
+    `- After the last fault: ${run.finalConvergenceMs === undefined ? "**not settled**" : `settled in ${ms(run.finalConvergenceMs)}`} (the bound: the lease plus 10 s).`,
+  ];
+}

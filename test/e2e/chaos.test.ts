@@ -1,0 +1,43 @@
+/**
+ * The chaos harness (test/chaos) on the node, a short schedule: every kind of fault, mixed, and
+ * the outside observer's invariants (the fenced store, the leader label, the routed Services, the
+ * wrapped command in one pod at a time, convergence after the last fault). `npm run chaos` runs a
+ * long one; ELECTOR_SEED replays or varies this one.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KubeClient } from "../../src/kube/client.ts";
+import { loadConnection } from "../../src/kube/kubeconfig.ts";
+import { report } from "../chaos/report.ts";
+import { describe, operatorsBack, runChaos } from "../chaos/run.ts";
+import { onTheNode } from "../support/node.ts";
+import { runSeed } from "../support/random.ts";
+
+const FAULTS = 24;
+
+test(`${String(FAULTS)} mixed faults on the node: one leader, label and route at a time, fenced writes, convergence after the last`, async (t) => {
+  const on = await onTheNode(t);
+  if (!on) return;
+  const seed = runSeed(20261206);
+  const client = new KubeClient(loadConnection(on.plane.kubeconfig));
+  const run = await runChaos(on.plane, client, {
+    faults: FAULTS,
+    seed,
+    namespace: on.namespace,
+    log: (line) => {
+      t.diagnostic(line);
+    },
+  });
+  for (const line of report(run, `ELECTOR_SEED=${String(seed)} npm test -- test/e2e/chaos.test.ts`)) t.diagnostic(line);
+  await operatorsBack();
+  assert.deepEqual(run.verdict.violations, [], `seed ${String(seed)}`);
+  assert.ok(run.finalConvergenceMs !== undefined, `seed ${String(seed)}: not settled after the last fault\n${await describe(on.namespace)}`);
+  // A run whose writers never wrote, or whose Services never answered, would pass the checks above vacuously.
+  for (const resource of ["fenced", "wrapped"])
+    assert.ok(
+      run.observed.writes.some((w) => w.resource === resource && w.accepted),
+      `no accepted ${resource} write`,
+    );
+  assert.ok(run.observed.answers.filter((a) => a.pod).length > 100, "the routed Services hardly answered");
+  assert.equal(run.faults.length, FAULTS, "every planned fault was injected");
+});
