@@ -4,6 +4,7 @@
  * take no separate value; parsing stops at `--` or at the first argument that is not a flag.
  * Also the value checks both commands share. Every mistake becomes one ConfigError line.
  */
+import { oneLine } from "../election/record.ts";
 import { validateTiming, type Timing } from "../election/timing.ts";
 
 /**
@@ -14,8 +15,7 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 
   constructor(message: string, options?: ErrorOptions) {
-    const escaped = [...message].map((c) => (c < " " || c === "\u007f" ? JSON.stringify(c).slice(1, -1) : c)).join("");
-    super(escaped, options);
+    super(oneLine(message), options);
   }
 }
 

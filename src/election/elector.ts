@@ -17,7 +17,7 @@
  *   the same identity (a restarted process starts a new term); that number is the fencing token.
  *   It is above every leaseTransitions this process has seen, even if a write set the record back.
  * - A record that cannot be honoured (a lease over a day, a holder of over 1,024 characters,
- *   negative transitions; record.ts recordProblem) reads as expired, with one log line, as an
+ *   transitions below zero or over an int32; record.ts recordProblem) reads as expired, with one log line, as an
  *   unreadable one does: one bad write cannot hold an election.
  * - A claim whose answer was lost (timeout, dropped connection, 409) but that the lock then shows
  *   exactly as sent starts its term, counted from when it was sent, if that is within renewDeadline.
@@ -41,7 +41,7 @@ import { systemClock } from "./clock.ts";
 import { ConflictError, type Lock, type LockState } from "./lock.ts";
 import { liveForMs } from "./expiry.ts";
 import type { Log } from "./log.ts";
-import type { LeaderElectionRecord } from "./record.ts";
+import { MAX_TRANSITIONS, type LeaderElectionRecord } from "./record.ts";
 import { JITTER_FACTOR, validateTiming, type Timing } from "./timing.ts";
 
 /** One term of leadership by this process. */
@@ -327,7 +327,7 @@ export class Elector {
       if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
       // 4. Take it: a new term, so a new token, even if the identity matches the previous holder,
       // and above every token this process has seen, even if the record went back.
-      const record = this.newRecord(now, Math.max(state.record.leaderTransitions, this.highestTransitions) + 1);
+      const record = this.newRecord(now, Math.max(countedTransitions(state.record), this.highestTransitions) + 1);
       return await this.write(record, undefined, startedAt, "update", signal);
     } catch (err) {
       this.stale = true;
@@ -392,7 +392,7 @@ export class Elector {
 
   private observe(state: LockState | undefined): void {
     if (state?.raw !== this.observed?.raw) this.observedAt = this.clock.monotonic();
-    if (state) this.highestTransitions = Math.max(this.highestTransitions, state.record.leaderTransitions);
+    if (state) this.highestTransitions = Math.max(this.highestTransitions, countedTransitions(state.record));
     this.observed = state;
     const leader = state?.record.holderIdentity ?? "";
     if (leader !== this.reportedLeader) {
@@ -558,6 +558,15 @@ export class Elector {
 }
 
 /** The same holder, term and acquireTime: the record one claim wrote (times compared to the second, as legacy locks store them). */
+/**
+ * The record's leaseTransitions as a count the next term must rise above; -1 when it is no count
+ * (below zero, or over what a Lease holds: past 2^53 adding one no longer changes a number, so a
+ * hostile 1e20 would stop the token rising).
+ */
+function countedTransitions(record: LeaderElectionRecord): number {
+  return record.leaderTransitions >= 0 && record.leaderTransitions <= MAX_TRANSITIONS ? record.leaderTransitions : -1;
+}
+
 function sameClaim(a: LeaderElectionRecord, b: LeaderElectionRecord): boolean {
   const seconds = (d: Date | undefined): number | undefined => (d ? Math.floor(d.getTime() / 1000) : undefined);
   return a.holderIdentity === b.holderIdentity && a.leaderTransitions === b.leaderTransitions && seconds(a.acquireTime) === seconds(b.acquireTime);

@@ -86,6 +86,11 @@ export function recordToAnnotation(r: LeaderElectionRecord): string {
  * (leaseDurationSeconds is an int32).
  */
 export const MAX_LEASE_SECONDS = 86_400;
+/**
+ * The highest token a record may carry: a Lease's leaseTransitions is an int32. A legacy annotation
+ * could hold any number, and past 2^53 adding one no longer changes it: the token would stop rising.
+ */
+export const MAX_TRANSITIONS = 2 ** 31 - 1;
 /** The longest holder identity honoured: client-go's are a hostname with a UUID, pods' at most 253 characters. */
 export const MAX_IDENTITY_LENGTH = 1024;
 
@@ -100,6 +105,7 @@ export function recordProblem(r: LeaderElectionRecord): string | undefined {
   if (r.leaseDurationSeconds <= 0) return `leaseDurationSeconds ${String(r.leaseDurationSeconds)}: no lease at all`;
   if (r.leaseDurationSeconds > MAX_LEASE_SECONDS) return `leaseDurationSeconds ${String(r.leaseDurationSeconds)}: over a day (${String(MAX_LEASE_SECONDS)})`;
   if (r.leaderTransitions < 0) return `leaseTransitions ${String(r.leaderTransitions)}: below zero`;
+  if (r.leaderTransitions > MAX_TRANSITIONS) return `leaseTransitions ${String(r.leaderTransitions)}: over ${String(MAX_TRANSITIONS)}, what a Lease can hold`;
   return undefined;
 }
 
@@ -129,6 +135,12 @@ function integer(value: unknown): number {
   return typeof value === "number" && Number.isInteger(value) ? value : 0;
 }
 
+/** The first 80 characters of what a record held, on one line. */
 function truncate(s: string): string {
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return oneLine(s.length > 80 ? `${s.slice(0, 77)}...` : s);
+}
+
+/** `text` with its control characters (a newline, say) written escaped, as JSON writes them: a message of one line. */
+export function oneLine(text: string): string {
+  return [...text].map((c) => (c < " " || c === "\u007f" ? JSON.stringify(c).slice(1, -1) : c)).join("");
 }
