@@ -5,7 +5,7 @@
 import type { ElectorStatus } from "../election/elector.ts";
 import { isWedged } from "../election/healthz.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { masterStatus, restClientRequests, slowpathTotal } from "../metrics/clientgo.ts";
+import { leaderElectionFamilies, restClientRequests } from "../metrics/clientgo.ts";
 import { processFamilies, render, type Family } from "../metrics/exposition.ts";
 
 export interface AgentMetrics {
@@ -26,8 +26,7 @@ export function agentMetrics(
     const s = status();
     const family = (name: string, type: Family["type"], help: string, value: number): Family => ({ name, help, type, samples: [{ labels, value }] });
     return render([
-      masterStatus(election, s.isLeader),
-      slowpathTotal(election, s.slowpathTotal),
+      ...leaderElectionFamilies(election, s),
       restClientRequests(client.host, client.requests),
       family("elector_lease_transitions", "gauge", "leaseTransitions of the lock as last observed: the current leader's fencing token.", s.leaseTransitions),
       family(

@@ -4,7 +4,7 @@
  */
 import type { Family } from "./exposition.ts";
 
-export function masterStatus(name: string, isLeader: boolean): Family {
+function masterStatus(name: string, isLeader: boolean): Family {
   return {
     name: "leader_election_master_status",
     help:
@@ -15,13 +15,24 @@ export function masterStatus(name: string, isLeader: boolean): Family {
   };
 }
 
-export function slowpathTotal(name: string, count: number): Family {
+function slowpathTotal(name: string, count: number): Family {
   return {
     name: "leader_election_slowpath_total",
     help: "Total number of slow path exercised in renewing leader leases. 'name' is the string used to identify the lease.",
     type: "counter",
     samples: [{ labels: { name }, value: count }],
   };
+}
+
+/** What an elector reports of one Lease (ElectorStatus has these fields). */
+export interface LeaderElectionState {
+  isLeader: boolean;
+  slowpathTotal: number;
+}
+
+/** client-go's leader-election families for the Lease `name`: the agent's election and the operator's own export the same. */
+export function leaderElectionFamilies(name: string, state: LeaderElectionState): Family[] {
+  return [masterStatus(name, state.isLeader), slowpathTotal(name, state.slowpathTotal)];
 }
 
 /** `requests` by "code method", as the client counts them (KubeClient.requests). */

@@ -6,7 +6,7 @@
  * standby's cache is empty.
  */
 import type { KubeClient } from "../kube/client.ts";
-import { masterStatus, restClientRequests } from "../metrics/clientgo.ts";
+import { leaderElectionFamilies, restClientRequests, type LeaderElectionState } from "../metrics/clientgo.ts";
 import { reconcileFamilies, RECONCILE_BUCKETS, workqueueFamilies, type ReconcileResult, type ReconcileStats } from "../metrics/controllerruntime.ts";
 import { Histogram, processFamilies, render, type Family, type Sample } from "../metrics/exposition.ts";
 import type { Election } from "./election.ts";
@@ -20,8 +20,8 @@ export interface OperatorMetricsSources {
   queue: WorkQueue;
   workers: number;
   elections: () => Election[];
-  /** The operator's own Lease and whether this replica holds it; undefined without --leader-elect. */
-  leadership?: () => { lease: string; leads: boolean };
+  /** The operator's own Lease and its elector's state (whether this replica holds it); undefined without --leader-elect. */
+  leadership?: () => { lease: string; state: LeaderElectionState };
 }
 
 export class OperatorMetrics {
@@ -54,9 +54,9 @@ export class OperatorMetrics {
     return render([
       ...reconcileFamilies(CONTROLLER, this.reconciles),
       ...workqueueFamilies(CONTROLLER, queue.stats()),
-      ...(leader ? [masterStatus(leader.lease, leader.leads)] : []),
+      ...(leader ? leaderElectionFamilies(leader.lease, leader.state) : []),
       restClientRequests(client.host, client.requests),
-      ...((leader?.leads ?? true) ? electionFamilies(elections()) : []),
+      ...((leader?.state.isLeader ?? true) ? electionFamilies(elections()) : []),
       ...processFamilies(),
     ]);
   }

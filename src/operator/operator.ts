@@ -60,7 +60,8 @@ export async function runOperator(config: OperatorConfig, log: Logger): Promise<
     queue,
     workers: config.workers,
     elections: () => watches.all(),
-    ...(leaderElection ? { leadership: () => ({ lease: leaderElection.lease, leads: leads() }) } : {}),
+    // The elector is made below, before anything can scrape; until then, as leads() says, this replica counts as leading.
+    ...(leaderElection ? { leadership: () => ({ lease: leaderElection.lease, state: elector?.status() ?? { isLeader: true, slowpathTotal: 0 } }) } : {}),
   });
   /** The controller, from its caches' first lists until `signal` aborts. */
   const runController = async (signal: AbortSignal): Promise<void> => {

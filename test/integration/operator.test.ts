@@ -271,6 +271,8 @@ test("with --leader-elect only one operator reconciles, and a standby takes over
   const [leaderOp, standby] = roles[0] ? [operators[0], operators[1]] : [operators[1], operators[0]];
   assert.ok(leaderOp && standby);
   assert.doesNotMatch(await standby.metrics(), /controller_runtime_reconcile_total\{[^}]*\} [1-9]/, "the standby reconciles nothing");
+  // client-go's leader-election families come from both replicas' own election, as from an agent's.
+  for (const o of operators) assert.match(await o.metrics(), /^leader_election_slowpath_total\{name="elector-operator"\} \d+$/m);
 
   const killedAt = Date.now();
   leaderOp.process.kill("SIGKILL");

@@ -80,7 +80,7 @@ test("docs/operator.md lists exactly the metric families the operator serves", (
     queue: new WorkQueue(systemClock),
     workers: 4,
     elections: () => [],
-    leadership: () => ({ lease: "elector-operator", leads: true }),
+    leadership: () => ({ lease: "elector-operator", state: { isLeader: true, slowpathTotal: 0 } }),
   });
   const listed = documented(doc("operator.md"), "### Metrics", METRIC).map((n) => n.replace(/\{.*$/, ""));
   const served = families(metrics.scrape());
