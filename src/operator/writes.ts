@@ -1,8 +1,9 @@
 /**
- * Every write the operator makes, and nothing else: the Election's finalizer, status and
- * preferred holder, the leader label on pods, elector's EndpointSlices, the Lease's
- * preferred-holder annotation, and Events. The controller decides what and in which order;
- * ApiWriter sends it through elector's own client (src/kube/client.ts).
+ * Every write the operator makes, and nothing else: the Election's finalizer and status (never its
+ * spec, which is the user's: a GitOps tool re-applying it finds nothing changed), the leader label
+ * on pods, elector's EndpointSlices, the Lease's preferred-holder annotation, and Events. The
+ * controller decides what and in which order; ApiWriter sends it through elector's own client
+ * (src/kube/client.ts).
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import { PREFERRED_HOLDER_ANNOTATION } from "../election/record.ts";
