@@ -5,7 +5,7 @@
  * the agents run with the chart's ServiceAccounts and work, and are denied what they do not need.
  */
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,26 @@ interface Manifest {
   kind: string;
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { template?: { metadata: { labels?: Record<string, string> }; spec: { containers: { command?: string[] }[]; imagePullSecrets?: unknown[] } } };
+}
+
+/**
+ * kubectl's table with `rename` applied to every cell, padded again as kubectl pads it (columns
+ * three spaces apart), so that a name made shorter leaves the columns after it in line.
+ */
+function renameInTable(table: string, rename: (cell: string) => string): string {
+  const lines = table.split("\n").filter((l) => l.trim() !== "");
+  // A column's title is words one space apart; kubectl puts at least three between columns.
+  const starts = [...(lines[0] ?? "").matchAll(/\S+(?: \S+)*/g)].map((m) => m.index);
+  const rows = lines.map((l) => starts.map((start, i) => rename(l.slice(start, starts[i + 1]).trim())));
+  const widths = starts.map((_, i) => Math.max(...rows.map((r) => r[i]?.length ?? 0)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd((widths[i] ?? 0) + 3))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 async function render(namespace: string, set: string[] = []): Promise<{ text: string; manifests: Manifest[] }> {
@@ -85,6 +105,50 @@ test("cert-manager's conventions: names within 63 characters, app.kubernetes.io 
   assert.ok(!single.manifests.some((m) => m.kind === "PodDisruptionBudget"), "a PDB at one replica blocks every drain");
 });
 
+test("every pod value of the chart (podLabels to topologySpreadConstraints) reaches the operator's pod; podLabels cannot replace the selector's", async () => {
+  const selector = { "app.kubernetes.io/name": "elector", "app.kubernetes.io/instance": "rel", "app.kubernetes.io/component": "operator" };
+  const values = {
+    // Two of them try to replace selector labels: the chart's win, or the Deployment would lose its pods.
+    podLabels: { team: "platform", "app.kubernetes.io/instance": "other", "app.kubernetes.io/component": "mine" },
+    podAnnotations: { "example.com/owner": "platform" },
+    priorityClassName: "system-cluster-critical",
+    extraArgs: ["--id=custom"],
+    resources: { requests: { cpu: "100m", memory: "200Mi" }, limits: { memory: "400Mi" } },
+    nodeSelector: { "kubernetes.io/os": "linux" },
+    tolerations: [{ key: "dedicated", operator: "Equal", value: "platform", effect: "NoSchedule" }],
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "pool", operator: "In", values: ["ops"] }] }] },
+      },
+    },
+    topologySpreadConstraints: [
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
+    ],
+  };
+  const r = await helm(["template", "rel", CHART, ...Object.entries(values).flatMap(([key, value]) => ["--set-json", `${key}=${JSON.stringify(value)}`])]);
+  assert.equal(r.code, 0, r.stderr);
+  const deployment = loadAll(r.stdout).find((m) => (m as Manifest | null)?.kind === "Deployment") as {
+    spec: {
+      selector: { matchLabels: Record<string, string> };
+      template: {
+        metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+        spec: Record<string, unknown> & { containers: { args: string[]; resources: unknown }[] };
+      };
+    };
+  };
+  const { metadata, spec } = deployment.spec.template;
+  assert.deepEqual(deployment.spec.selector.matchLabels, selector);
+  assert.deepEqual({ ...metadata.labels, ...selector }, metadata.labels, "podLabels replaced a selector label");
+  assert.equal(metadata.labels.team, "platform");
+  assert.deepEqual(metadata.annotations, values.podAnnotations);
+  const [operator] = spec.containers;
+  assert.ok(operator);
+  assert.equal(operator.args.at(-1), "--id=custom", "extraArgs come after the chart's flags");
+  assert.deepEqual(operator.resources, values.resources);
+  for (const key of ["priorityClassName", "nodeSelector", "tolerations", "affinity", "topologySpreadConstraints"] as const)
+    assert.deepEqual(spec[key], values[key], key);
+});
+
 test("the webhook's certificate: the operator's own by default; with webhook.certManager.enabled, cert-manager's, and no right to Secrets", async () => {
   const own = await render("default");
   assert.match(own.text, /resources: \[secrets\]/);
@@ -115,6 +179,52 @@ test("helm package carries the CRD as a real file, the same as the repository's 
   assert.match(listing.stdout, /^-\S+\s.*elector\/crds\/elections\.elector\.dev\.yaml$/m, `not a regular file in the package:\n${listing.stdout}`);
   const shown = await helm(["show", "crds", archive]);
   assert.equal(shown.stdout.replace(/^---\n/, "").trim(), (await readFile(CRD, "utf8")).trim());
+});
+
+/** docs/operations.md's command for applying a changed CRD before `helm upgrade` (NOTES.txt pipes `helm show crds` into it). */
+const CRD_APPLY = "kubectl apply --server-side --force-conflicts -f";
+
+test("the documented CRD upgrade applies a changed CRD over the one Helm installed; without --force-conflicts it is refused", async (t) => {
+  await syncDocBlocks("operations.md", "sh", {
+    "## Upgrading the CRD": `${CRD_APPLY} charts/elector/crds/elections.elector.dev.yaml\nhelm upgrade elector charts/elector -n elector-system`,
+  });
+  assert.ok((await readFile(join(CHART, "templates/NOTES.txt"), "utf8")).includes(`helm show crds NEW-CHART | ${CRD_APPLY} -\n`), "NOTES.txt says otherwise");
+
+  // A copy of the CRD under its own group and names, installed by Helm from a chart's crds/: the Election CRD other tests use stays as it is.
+  const namespace = await testNamespace(t);
+  const group = `crd-upgrade-${namespace.slice(-6)}.example.com`;
+  const crd = loadYaml(await readFile(CRD, "utf8")) as {
+    metadata: { name: string };
+    spec: { group: string; names: Record<string, string>; versions: { schema: { openAPIV3Schema: { description: string } } }[] };
+  };
+  crd.metadata.name = `upgrades.${group}`;
+  crd.spec.group = group;
+  crd.spec.names = { kind: "Upgrade", listKind: "UpgradeList", plural: "upgrades", singular: "upgrade" };
+  const dir = await scratchDir(t);
+  await mkdir(join(dir, "chart", "crds"), { recursive: true });
+  await writeFile(join(dir, "chart", "Chart.yaml"), "apiVersion: v2\nname: upgrade\nversion: 0.1.0\n");
+  await writeFile(join(dir, "chart", "crds", "crd.yaml"), JSON.stringify(crd));
+  const installed = await helm(["install", "upgrade", join(dir, "chart"), "-n", namespace]);
+  assert.equal(installed.code, 0, installed.stderr);
+  t.after(async () => {
+    await helm(["uninstall", "upgrade", "-n", namespace]);
+    await kubectl(["delete", "crd", crd.metadata.name, "--ignore-not-found", "--wait=false"]);
+  });
+
+  // The next version changes a field Helm set.
+  const schema = crd.spec.versions[0]?.schema.openAPIV3Schema;
+  assert.ok(schema);
+  schema.description = `${schema.description} Changed.`;
+  const changed = join(dir, "changed.yaml");
+  await writeFile(changed, JSON.stringify(crd));
+  const [, ...args] = CRD_APPLY.split(" ");
+  const unforced = await kubectl([...args.filter((a) => a !== "--force-conflicts"), changed]);
+  assert.notEqual(unforced.code, 0, "a server-side apply without --force-conflicts took Helm's fields");
+  assert.match(unforced.stderr, /conflict/i);
+  const applied = await kubectl([...args, changed]);
+  assert.equal(applied.code, 0, applied.stderr);
+  const description = await kubectl(["get", "crd", crd.metadata.name, "-o", "jsonpath={.spec.versions[0].schema.openAPIV3Schema.description}"]);
+  assert.equal(description.stdout, schema.description);
 });
 
 test("the rendered chart is accepted by the API server, and the operator's pod passes Pod Security restricted", async (t) => {
@@ -296,13 +406,7 @@ test("installed with helm, the operator and the agents work with the chart's Ser
   const canList = async (who: string): Promise<string> => {
     const r = await kubectl(["auth", "can-i", "--list", "-n", namespace, `--as=system:serviceaccount:${namespace}:${who}`]);
     assert.equal(r.code, 0, r.stderr);
-    return r.stdout
-      .replaceAll(`${release}-elector-`, "elector-")
-      .replaceAll(namespace, "elector-system")
-      .split("\n")
-      .map((l) => l.trimEnd())
-      .join("\n")
-      .trim();
+    return renameInTable(r.stdout, (cell) => cell.replaceAll(`${release}-elector-`, "elector-").replaceAll(namespace, "elector-system"));
   };
   await syncDocBlocks("operations.md", "text", {
     "#### the operator (`elector-operator`)": await canList(`${release}-elector-operator`),
