@@ -317,6 +317,7 @@ test("every example's workload survives kubectl rollout restart: the rollout fin
     ...(await example("label-routing.yaml")),
     ...(await example("native-sidecar.yaml")),
     ...(await example("wrapper.yaml")),
+    ...(await example("wrapper-any-image.yaml")),
     asDatabase(deployment, "StatefulSet"),
     service,
     serviceRouting,
@@ -326,6 +327,7 @@ test("every example's workload survives kubectl rollout restart: the rollout fin
     { workload: "deployment/reports", selector: "app=reports", lease: "reports" },
     { workload: "statefulset/singleton", selector: "app=singleton", lease: "singleton" },
     { workload: "statefulset/db", selector: "app=db", lease: "db", election: "db" },
+    { workload: "statefulset/cleanup", selector: "app=cleanup", lease: "cleanup" },
   ];
   for (const w of workloads) await rolledOut(namespace, w.workload, "180s");
   for (const w of workloads) {
