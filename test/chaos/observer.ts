@@ -134,24 +134,30 @@ export class Observer {
     return this.leases[election]?.at(-1);
   }
 
-  /** What does not agree yet, one line each; empty once every election has one working, routed, reported leader. */
-  unsettled(leaseMs: number): string[] {
+  /**
+   * What does not agree yet, one line each; empty once every election has one working, routed,
+   * reported leader, shown by evidence from after `since` (a fault's end): a renewal stamped after
+   * it, writes and answers received after it. Right after a crash the pod still looks ready and
+   * its last writes are recent: only what happened since can tell.
+   */
+  unsettled(leaseMs: number, since: number): string[] {
     const now = Date.now();
     const wrong: string[] = [];
+    const fresh = Math.max(since, now - 1000);
     for (const election of WORKLOADS) {
       const lease = this.holder(election);
       const holder = lease?.holder ?? "";
       const pod = this.mirrors.pods.objects.get(holder);
       if (!lease || holder === "") wrong.push(`${election}: no holder`);
-      else if (now - lease.at > leaseMs) wrong.push(`${election}: ${holder} has not renewed for ${String(now - lease.at)} ms`);
+      else if (lease.renewTime <= since || now - lease.at > leaseMs) wrong.push(`${election}: ${holder} has not renewed since`);
       else if (!pod || !podView(pod).ready || podView(pod).deleting || this.impaired.has(holder))
         wrong.push(`${election}: the holder ${holder} is not a ready pod`);
       const reported = this.mirrors.elections.objects.get(election)?.status?.leader ?? "";
       if (reported !== holder) wrong.push(`${election}: the Election says ${reported || "nobody"} leads, the Lease ${holder || "nobody"}`);
       if (election === "mixed" || !lease) continue;
-      const recent = latest(this.writes, (w) => w.at > now - 1000).filter((w) => w.resource === election);
+      const recent = latest(this.writes, (w) => w.at > fresh).filter((w) => w.resource === election);
       if (!recent.some((w) => w.writer === holder && w.token === lease.transitions && w.accepted))
-        wrong.push(`${election}: no accepted write of ${holder} in the last second`);
+        wrong.push(`${election}: no fresh accepted write of ${holder}`);
       const others = new Set(recent.filter((w) => w.writer !== holder).map((w) => w.writer));
       if (election === "wrapped" && others.size > 0) wrong.push(`wrapped: ${[...others].join(", ")} still write`);
       if (election !== "fenced") continue;
@@ -161,18 +167,17 @@ export class Observer {
       const ip = pod ? podView(pod).ip : "";
       if (ips.join() !== ip) wrong.push(`fenced-primary's EndpointSlice lists ${ips.join(", ") || "nothing"}, not ${ip}`);
       for (const service of ROUTED_SERVICES) {
-        const last = latest(this.answers, (a) => a.at > now - 2000).findLast((a) => a.service === service);
-        if (!last || last.at < lease.at - 1000 || last.pod !== holder) wrong.push(`${service} answered from ${last?.pod ?? "nobody"}`);
+        const last = latest(this.answers, (a) => a.at > Math.max(since, now - 2000)).findLast((a) => a.service === service);
+        if (last?.pod !== holder) wrong.push(`${service} answered from ${last?.pod ?? "nobody"}`);
       }
     }
     return wrong;
   }
 
-  /** Waits until unsettled() is empty; resolves with how long that took, or undefined after `timeoutMs`. */
-  async settled(leaseMs: number, timeoutMs: number): Promise<number | undefined> {
-    const started = Date.now();
-    while (Date.now() - started < timeoutMs) {
-      if (this.unsettled(leaseMs).length === 0) return Date.now() - started;
+  /** Waits until unsettled(since) is empty; resolves with how long after `since` that was, or undefined after `timeoutMs`. */
+  async settled(leaseMs: number, since: number, timeoutMs: number): Promise<number | undefined> {
+    while (Date.now() - since < timeoutMs) {
+      if (this.unsettled(leaseMs, since).length === 0) return Date.now() - since;
       await sleep(100);
     }
     return undefined;

@@ -20,7 +20,8 @@ export function report(run: ChaosRun, command: string): string[] {
     const settled = of.map(({ f }) => f.convergedMs).filter((v): v is number => v !== undefined);
     const never = leaderless.filter((v) => !Number.isFinite(v)).length;
     const refused = of.reduce((sum, { i }) => sum + (refusedBy[i] ?? 0), 0);
-    return `| ${kind} | ${String(of.length)} | ${String(of.filter(({ f }) => f.wasHolder).length)} | ${p(leaderless.filter(Number.isFinite), "p50")} | ${p(leaderless.filter(Number.isFinite), "p99")}${never ? ` (${String(never)} never)` : ""} | ${p(settled, "p50")} | ${p(settled, "p99")} | ${String(refused)} |`;
+    const lasted = of.map(({ f }) => f.end - f.start);
+    return `| ${kind} | ${String(of.length)} | ${String(of.filter(({ f }) => f.wasHolder).length)} | ${p(lasted, "p50")} | ${p(leaderless.filter(Number.isFinite), "p50")} | ${p(leaderless.filter(Number.isFinite), "p99")}${never ? ` (${String(never)} never)` : ""} | ${p(settled, "p50")} | ${p(settled, "p99")} | ${String(refused)} |`;
   });
   const writes = (resource: string, accepted: boolean): number => observed.writes.filter((w) => w.resource === resource && w.accepted === accepted).length;
   const overlaps = (resource: string): string => {
@@ -35,8 +36,8 @@ export function report(run: ChaosRun, command: string): string[] {
   return [
     `Run of ${new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16)}Z: \`${command}\`, ${String(faults.length)} faults in ${(run.durationMs / 60_000).toFixed(1)} min.`,
     "",
-    "| fault | count | on the leader | leaderless p50 | leaderless p99 | settled p50 | settled p99 | stale writes refused |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| fault | count | on the leader | lasted p50 | leaderless p50 | leaderless p99 | settled p50 | settled p99 | stale writes refused |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
     "",
     `- **Violations: ${String(verdict.violations.length)}.**${verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : ""}`,

@@ -26,7 +26,7 @@ export interface ChaosRun {
   faults: FaultRecord[];
   observed: Observations;
   verdict: Verdict;
-  /** From the last fault's end until everything agreed; undefined if it did not within FINAL_WAIT_MS. */
+  /** From the last fault's end until everything agreed; undefined if not within the lease plus FINAL_SLACK_MS. */
   finalConvergenceMs: number | undefined;
   durationMs: number;
 }
@@ -61,8 +61,9 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
   const urls = Object.fromEntries(await Promise.all(ROUTED_SERVICES.map(async (s) => [s, `http://${await serviceIp(o.namespace, s)}/`] as const)));
   const observer = new Observer(client, plane, o.namespace, store, urls);
   observer.start();
-  const first = await observer.settled(LEASE_MS, 120_000);
-  if (first === undefined) throw new Error(`the workloads did not settle before the first fault: ${observer.unsettled(LEASE_MS).join("; ")}`);
+  const watching = Date.now();
+  const first = await observer.settled(LEASE_MS, watching, 120_000);
+  if (first === undefined) throw new Error(`the workloads did not settle before the first fault: ${observer.unsettled(LEASE_MS, watching).join("; ")}`);
   o.log(`settled; ${String(o.faults)} faults from seed ${String(o.seed)}`);
 
   const faults: FaultRecord[] = [];
@@ -93,7 +94,7 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
     };
     faults.push(record);
     if (planned.awaitConvergence) {
-      const took = await observer.settled(LEASE_MS, SETTLE_WAIT_MS);
+      const took = await observer.settled(LEASE_MS, record.end, SETTLE_WAIT_MS);
       if (took !== undefined) record.convergedMs = took;
     }
     const what = `${planned.kind}${planned.workload ? ` ${planned.workload}` : ""}${victim ? ` ${victim.pod.name}${wasHolder ? " (leader)" : ""}` : ""}`;
@@ -101,8 +102,9 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
     await sleep(planned.pauseMs);
   }
 
-  const finalConvergenceMs = await observer.settled(LEASE_MS, LEASE_MS + FINAL_SLACK_MS);
-  if (finalConvergenceMs === undefined) o.log(`not settled after the last fault: ${observer.unsettled(LEASE_MS).join("; ")}`);
+  const last = faults.at(-1)?.end ?? Date.now();
+  const finalConvergenceMs = await observer.settled(LEASE_MS, last, LEASE_MS + FINAL_SLACK_MS);
+  if (finalConvergenceMs === undefined) o.log(`not settled after the last fault: ${observer.unsettled(LEASE_MS, last).join("; ")}`);
   const observed = await observer.stop();
   return { seed: o.seed, faults, observed, verdict: judge(observed, faults, LEASE_MS), finalConvergenceMs, durationMs: Date.now() - began };
 }

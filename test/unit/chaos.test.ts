@@ -55,7 +55,8 @@ test("the schedule is the seed's: the same faults for one seed, others for anoth
   assert.notDeepEqual(schedule(50, 7, LEASE), schedule(50, 8, LEASE));
   const long = schedule(200, 1, LEASE);
   assert.deepEqual(new Set(long.map((f) => f.kind)), new Set(FAULT_KINDS));
-  for (const f of long.filter((x) => x.kind === "freeze" || x.kind === "partition")) assert.ok(f.durationMs > LEASE, "a freeze or a partition outlasts the lease");
+  for (const f of long.filter((x) => x.kind === "freeze" || x.kind === "partition"))
+    assert.ok(f.durationMs > LEASE, "a freeze or a partition outlasts the lease");
   for (const f of long.filter((x) => x.kind === "pod-delete" || x.kind === "crash")) assert.ok(f.workload, "a pod fault names its workload");
 });
 

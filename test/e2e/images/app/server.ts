@@ -1,8 +1,9 @@
 // The application of the examples, run for real on the node: on each port in PORTS it answers
 // every request with the name of its pod and what the elector sidecar says (localhost:4040), so
 // a test sees which pod a Service routed to. With STORE_URL (the chaos harness's fenced store), it
-// also writes there every 100 ms while the sidecar says this pod leads, with the sidecar's fencing
-// token: an application that fences its writes.
+// also writes there every 100 ms while it believes it leads, with the fencing token: it asks the
+// sidecar once a second, as an application that does not ask before every write would, so a pod
+// that was frozen writes on with its old token for up to a second, and only the fence stops that.
 import { createServer } from "node:http";
 import { hostname } from "node:os";
 
@@ -26,15 +27,16 @@ for (const port of (process.env.PORTS ?? "8080,5432").split(",")) {
 
 const store = process.env.STORE_URL;
 if (store) {
+  let believed: AgentStatus = {};
   setInterval(() => {
     void fetch(sidecar, { signal: AbortSignal.timeout(500) })
-      .then(async (r) => (await r.json()) as AgentStatus)
-      .then(async (agent) => {
-        if (!agent.is_leader || agent.fencing_token === undefined) return;
-        const query = new URLSearchParams({ resource: process.env.STORE_RESOURCE ?? "app", writer: hostname(), token: String(agent.fencing_token) });
-        await fetch(`${store}/write?${query.toString()}`, { method: "POST", signal: AbortSignal.timeout(500) });
-      })
-      .catch(() => undefined);
+      .then(async (r) => (believed = (await r.json()) as AgentStatus))
+      .catch(() => (believed = {}));
+  }, 1000);
+  setInterval(() => {
+    if (!believed.is_leader || believed.fencing_token === undefined) return;
+    const query = new URLSearchParams({ resource: process.env.STORE_RESOURCE ?? "app", writer: hostname(), token: String(believed.fencing_token) });
+    fetch(`${store}/write?${query.toString()}`, { method: "POST", signal: AbortSignal.timeout(500) }).catch(() => undefined);
   }, 100);
 }
 process.on("SIGTERM", () => process.exit(0));
