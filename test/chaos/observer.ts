@@ -29,7 +29,11 @@ const BACKOFF = { initialMs: 200, maxMs: 1000 };
 /** The routed Services of the `fenced` election. */
 export const ROUTED_SERVICES = ["fenced-leader", "fenced-primary"];
 
-/** The objects of one collection as its watch has them now; a relist is swapped in whole. */
+/**
+ * The objects of one collection as its watch has them now; a relist is swapped in whole. Not the
+ * Reflector: it applies a relist object by object, and the label check must never see half of one
+ * (the old leader still labelled beside the new one).
+ */
 class Mirror<T extends KubeObject> {
   readonly objects = new Map<string, T>();
   private readonly watcher: Watcher<T>;

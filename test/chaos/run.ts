@@ -10,7 +10,7 @@ import { eventually, kubectl } from "../support/cluster.ts";
 import { applyObjects, example, OPERATOR_NAMESPACE, pods, rolledOut, serviceIp, type PodView } from "../support/node.ts";
 import { inject, type Victim } from "./faults.ts";
 import { Observer, ROUTED_SERVICES } from "./observer.ts";
-import { schedule, WORKLOADS, type PlannedFault } from "./schedule.ts";
+import { schedule, type PlannedFault } from "./schedule.ts";
 import { judge, type FaultRecord, type Observations, type Verdict } from "./verdict.ts";
 import { ELECTION_CONTAINER, LEASE_MS, storeObjects, workloadObjects } from "./workloads.ts";
 
@@ -110,7 +110,7 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
 }
 
 /** Every Election, Lease and pod of the run, for a failure's message. */
-export async function describe(namespace: string): Promise<string> {
+export async function chaosObjects(namespace: string): Promise<string> {
   const r = await kubectl(["get", "elections,leases,pods", "-n", namespace, "-o", "wide"]);
   return r.stdout + r.stderr;
 }
@@ -123,5 +123,3 @@ export async function operatorsBack(): Promise<void> {
     120_000,
   );
 }
-
-export { WORKLOADS };

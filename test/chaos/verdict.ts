@@ -82,7 +82,7 @@ const SLACK_MS = 1000;
 /** Writes of one command come every 100 ms; a gap longer than this ends its run. */
 const RUN_GAP_MS = 500;
 /** Elections whose token the store's writers use, by store resource. */
-export const FENCED_RESOURCES = ["fenced", "wrapped"];
+const FENCED_RESOURCES = ["fenced", "wrapped"];
 
 /** The version in force at `t`: the last one delivered at or before it. */
 function versionAt(versions: LeaseVersion[], t: number): LeaseVersion | undefined {
