@@ -77,7 +77,17 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
     const wasHolder = planned.workload !== undefined && victim?.pod.name === observer.holder(planned.workload)?.holder;
     const start = Date.now();
     if (victim && (planned.kind === "freeze" || planned.kind === "partition")) observer.impaired.add(victim.pod.name);
-    const heal = await inject(plane, planned.kind, planned.durationMs, victim);
+    // The pod may have gone between the pick and the fault (its container restarted, the pod
+    // replaced): such a fault did not happen, and is said and left out.
+    const heal = await inject(plane, planned.kind, planned.durationMs, victim).catch((err: unknown) => {
+      if (!victim) throw err;
+      return err instanceof Error ? err : new Error(String(err));
+    });
+    if (heal instanceof Error) {
+      if (victim) observer.impaired.delete(victim.pod.name);
+      o.log(`fault ${String(i + 1)}: ${planned.kind} on ${victim?.pod.name ?? ""} could not be made (${heal.message.split("\n")[0] ?? ""}); skipped`);
+      continue;
+    }
     try {
       if (heal) await sleep(planned.durationMs - (Date.now() - start));
     } finally {
