@@ -43,7 +43,7 @@ export function report(run: ChaosRun, command: string): string[] {
     `- **Violations: ${String(verdict.violations.length)}.**${verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : ""}`,
     `- Writes to the fenced store: \`fenced\` ${String(writes("fenced", true))} accepted, ${String(writes("fenced", false))} refused; \`wrapped\` ${String(writes("wrapped", true))} accepted, ${String(writes("wrapped", false))} refused.`,
     `- Two writers at once (runs of writes that overlap in time): \`wrapped\` ${overlaps("wrapped")}; \`fenced\` ${overlaps("fenced")}.`,
-    `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}.`,
+    `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}; ${String(verdict.staleAnswers)} of ${String(observed.answers.filter((a) => a.pod).length)} answers came from an earlier holder.`,
     `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
     `- Settled after ${String(awaited)} of the ${String(faults.length)} faults before the next one (the others were followed at once, or did not settle within the lease plus 20 s).`,
     `- After the last fault: ${run.finalConvergenceMs === undefined ? "**not settled**" : `settled in ${ms(run.finalConvergenceMs)}`} (the bound: the lease plus 10 s).`,

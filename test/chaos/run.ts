@@ -40,7 +40,8 @@ const SETTLE_WAIT_MS = LEASE_MS + 20_000;
 /** The pod a planned fault hits, decided now: the Lease's holder, or a member by index; undefined when there is none to hit. */
 function pickVictim(observer: Observer, planned: PlannedFault, namespace: string, operators: PodView[]): Victim | undefined {
   if (planned.kind === "operator-crash") {
-    const pod = operators.filter((p) => p.containers.length > 0)[typeof planned.target === "number" ? planned.target % 2 : 0];
+    // Only a ready replica: one whose container was just killed still names the dead container until it has restarted.
+    const pod = operators.filter((p) => p.ready)[typeof planned.target === "number" ? planned.target % 2 : 0];
     return pod ? { namespace: OPERATOR_NAMESPACE, pod, container: "operator" } : undefined;
   }
   if (!planned.workload) return undefined;

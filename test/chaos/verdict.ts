@@ -75,6 +75,8 @@ export interface Verdict {
   leaderlessMs: (number | undefined)[];
   /** Per routed Service: from each new term to the first answer from its holder. */
   routingLagMs: Record<string, number[]>;
+  /** Answers from an earlier term's holder: routing's lag behind the Lease. */
+  staleAnswers: number;
 }
 
 /** An answer or a refused write is judged against the Lease within this much of its time: the watch delivers a change a moment after it is made. */
@@ -193,39 +195,53 @@ function overlaps(resource: string, writes: StoreWrite[], faults: FaultRecord[],
   return found;
 }
 
-/** Who answered each routed Service, judged against the Lease of the routed election. */
-function routing(answers: Answer[], versions: LeaseVersion[]): { violations: string[]; lagMs: Record<string, number[]> } {
+/**
+ * Who answered each routed Service, judged against the Lease of the routed election. Routing trails
+ * the Lease (the operator moves the label and the slice, kube-proxy its rules), by more than one
+ * term when terms come fast or the operator is away: an answer from an earlier holder is lag, and
+ * is counted. What is never allowed: an answer from a pod that never held the Lease, and going
+ * back, an answer from an earlier term's holder once a later term's holder has answered (two pods
+ * serving at once, as far as one prober can see).
+ */
+function routing(answers: Answer[], versions: LeaseVersion[]): { violations: string[]; lagMs: Record<string, number[]>; staleAnswers: number } {
   const violations: string[] = [];
   const lagMs: Record<string, number[]> = {};
+  let staleAnswers = 0;
   // Terms: each version that names a new holder (or a new token) begins one.
-  const terms: { holder: string; transitions: number; from: number; previous: string }[] = [];
-  let previous = "";
+  const terms: { holder: string; transitions: number; from: number }[] = [];
   for (const v of versions) {
     const last = terms.at(-1);
     if (v.holder === "" || (last && last.holder === v.holder && last.transitions === v.transitions)) continue;
-    terms.push({ holder: v.holder, transitions: v.transitions, from: v.at, previous });
-    previous = v.holder;
+    terms.push({ holder: v.holder, transitions: v.transitions, from: v.at });
   }
-  const termAt = (t: number): (typeof terms)[number] | undefined => terms.filter((term) => term.from <= t).at(-1);
   for (const service of new Set(answers.map((a) => a.service))) {
-    const served = new Set<(typeof terms)[number]>();
+    const served = new Set<number>();
+    let latest = -1;
     lagMs[service] = [];
     for (const a of answers.filter((x) => x.service === service && x.pod !== undefined)) {
-      const term = termAt(a.at);
-      if (!term) continue;
-      if (a.pod === term.holder) {
-        if (!served.has(term)) lagMs[service].push(a.at - term.from);
-        served.add(term);
+      const current = terms.findLastIndex((term) => term.from <= a.at);
+      // The latest term of the answering pod that had begun (the watch may show it a moment late).
+      const own = terms.findLastIndex((term) => term.holder === a.pod && term.from <= a.at + SLACK_MS);
+      if (own < 0) {
+        violations.push(`${service} was answered by ${a.pod ?? ""}, which never held the Lease`);
         continue;
       }
-      const recent = holdersWithin(versions, a.at - SLACK_MS, a.at + SLACK_MS).has(a.pod ?? "");
-      const stillTheLast = a.pod === term.previous && !served.has(term);
-      if (!recent && !stillTheLast) {
-        violations.push(`${service} was answered by ${a.pod ?? ""} while ${term.holder} held the Lease (token ${String(term.transitions)})`);
+      if (own < latest) {
+        const later = terms[latest];
+        violations.push(
+          `${service} was answered by ${a.pod ?? ""} (token ${String(terms[own]?.transitions)}) after ${later?.holder ?? ""} (token ${String(later?.transitions)}) had answered`,
+        );
+        continue;
+      }
+      latest = own;
+      if (own < current) staleAnswers++;
+      if (own >= current && !served.has(own)) {
+        served.add(own);
+        lagMs[service].push(Math.max(0, a.at - (terms[own]?.from ?? a.at)));
       }
     }
   }
-  return { violations, lagMs };
+  return { violations, lagMs, staleAnswers };
 }
 
 /** How long after the fault its election(s) had no working leader: until a holder other than the stricken one, or anyone after it healed, renewed. */
@@ -267,5 +283,11 @@ export function judge(observed: Observations, faults: FaultRecord[], leaseMs: nu
     violations.push(`${b.election}: ${b.pods.join(" and ")} carried the leader label at once (${new Date(b.at).toISOString()})`);
   const routed = routing(observed.answers, observed.leases.fenced ?? []);
   violations.push(...routed.violations);
-  return { violations, overlaps: found, leaderlessMs: faults.map((f) => leaderless(f, observed.leases)), routingLagMs: routed.lagMs };
+  return {
+    violations,
+    overlaps: found,
+    leaderlessMs: faults.map((f) => leaderless(f, observed.leases)),
+    routingLagMs: routed.lagMs,
+    staleAnswers: routed.staleAnswers,
+  };
 }
