@@ -21,9 +21,24 @@ export function report(run: ChaosRun, command: string): string[] {
     const never = leaderless.filter((v) => !Number.isFinite(v)).length;
     const refused = of.reduce((sum, { i }) => sum + (refusedBy[i] ?? 0), 0);
     const lasted = of.map(({ f }) => f.end - f.start);
-    return `| ${kind} | ${String(of.length)} | ${String(of.filter(({ f }) => f.wasHolder).length)} | ${p(lasted, "p50")} | ${p(leaderless.filter(Number.isFinite), "p50")} | ${p(leaderless.filter(Number.isFinite), "p99")}${never ? ` (${String(never)} never)` : ""} | ${p(settled, "p50")} | ${p(settled, "p99")} | ${String(refused)} |`;
+    const finite = leaderless.filter(Number.isFinite);
+    return tableRow([
+      kind,
+      String(of.length),
+      String(of.filter(({ f }) => f.wasHolder).length),
+      p(lasted, "p50"),
+      p(finite, "p50"),
+      `${p(finite, "p99")}${never ? ` (${String(never)} never)` : ""}`,
+      p(settled, "p50"),
+      p(settled, "p99"),
+      String(refused),
+    ]);
   });
-  const writes = (resource: string, accepted: boolean): number => observed.writes.filter((w) => w.resource === resource && w.accepted === accepted).length;
+  const writes = (resource: string): string => {
+    const of = observed.writes.filter((w) => w.resource === resource);
+    const accepted = of.filter((w) => w.accepted).length;
+    return `${String(accepted)} accepted, ${String(of.length - accepted)} refused`;
+  };
   const overlaps = (resource: string): string => {
     const of = verdict.overlaps.filter((o) => o.resource === resource);
     const excused = of.filter((o) => o.excused).length;
@@ -33,19 +48,27 @@ export function report(run: ChaosRun, command: string): string[] {
     ([service, samples]) => `${service} p50 ${p(samples, "p50")} / p99 ${p(samples, "p99")} (${String(samples.length)} terms)`,
   );
   const awaited = faults.filter((f) => f.convergedMs !== undefined).length;
+  const answered = observed.answers.filter((a) => a.pod).length;
+  const violations = verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : "";
+  const started = new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16);
+  const final = run.finalConvergenceMs === undefined ? "**not settled**" : `settled in ${ms(run.finalConvergenceMs)}`;
   return [
-    `Run of ${new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16)}Z: \`${command}\`, ${String(faults.length)} faults in ${(run.durationMs / 60_000).toFixed(1)} min.`,
+    `Run of ${started}Z: \`${command}\`, ${String(faults.length)} faults in ${(run.durationMs / 60_000).toFixed(1)} min.`,
     "",
-    "| fault | count | on the leader | lasted p50 | leaderless p50 | leaderless p99 | settled p50 | settled p99 | stale writes refused |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    tableRow(["fault", "count", "on the leader", "lasted p50", "leaderless p50", "leaderless p99", "settled p50", "settled p99", "stale writes refused"]),
+    tableRow(Array.from({ length: 9 }, () => "---")),
     ...rows,
     "",
-    `- **Violations: ${String(verdict.violations.length)}.**${verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : ""}`,
-    `- Writes to the fenced store: \`fenced\` ${String(writes("fenced", true))} accepted, ${String(writes("fenced", false))} refused; \`wrapped\` ${String(writes("wrapped", true))} accepted, ${String(writes("wrapped", false))} refused.`,
+    `- **Violations: ${String(verdict.violations.length)}.**${violations}`,
+    `- Writes to the fenced store: \`fenced\` ${writes("fenced")}; \`wrapped\` ${writes("wrapped")}.`,
     `- Two writers at once (runs of writes that overlap in time): \`wrapped\` ${overlaps("wrapped")}; \`fenced\` ${overlaps("fenced")}.`,
-    `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}; ${String(verdict.staleAnswers)} of ${String(observed.answers.filter((a) => a.pod).length)} answers came from an earlier holder.`,
+    `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}; ` +
+      `${String(verdict.staleAnswers)} of ${String(answered)} answers came from an earlier holder.`,
     `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
-    `- Settled after ${String(awaited)} of the ${String(faults.length)} faults before the next one (the others were followed at once, or did not settle within the lease plus 20 s).`,
-    `- After the last fault: ${run.finalConvergenceMs === undefined ? "**not settled**" : `settled in ${ms(run.finalConvergenceMs)}`} (the bound: the lease plus 10 s).`,
+    `- Settled after ${String(awaited)} of the ${String(faults.length)} faults before the next one ` +
+      "(the others were followed at once, or did not settle within the lease plus 20 s).",
+    `- After the last fault: ${final} (the bound: the lease plus 10 s).`,
   ];
 }
+
+const tableRow = (cells: string[]): string => `| ${cells.join(" | ")} |`;

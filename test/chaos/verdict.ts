@@ -227,10 +227,9 @@ function routing(answers: Answer[], versions: LeaseVersion[]): { violations: str
         continue;
       }
       if (own < latest) {
-        const later = terms[latest];
-        violations.push(
-          `${service} was answered by ${a.pod ?? ""} (token ${String(terms[own]?.transitions)}) after ${later?.holder ?? ""} (token ${String(later?.transitions)}) had answered`,
-        );
+        const [earlier, later] = [terms[own], terms[latest]];
+        const token = (term: typeof earlier): string => `token ${String(term?.transitions)}`;
+        violations.push(`${service} was answered by ${a.pod ?? ""} (${token(earlier)}) after ${later?.holder ?? ""} (${token(later)}) had answered`);
         continue;
       }
       latest = own;

@@ -360,7 +360,7 @@ test("a malformed record is treated as expired", async (t) => {
   await a.stop();
 });
 
-test("a record no candidate can honour is taken at once, with one warning: a lease of 68 years, a holder of 10 kB, transitions below zero or past 2^53", async (t) => {
+test("a record no candidate can honour is taken at once, with one warning: a lease of 68 years, a holder of 10 kB, transitions < 0 or > 2^53", async (t) => {
   const ghost = { holderIdentity: "ghost", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 3 };
   for (const [hostile, token] of [
     [{ ...ghost, leaseDurationSeconds: 2 ** 31 - 1 }, 4],
