@@ -10,12 +10,15 @@ import { nodeDefault, withScratchPlane } from "../test/cluster/controlplane.ts";
 import { buildElectorImage } from "../test/cluster/images.ts";
 
 /**
- * The runs, in order (Node's runner sorts the files of one run): the end-to-end tier last, as the
- * operator its chart installs watches every namespace and the integration tests run their own.
+ * The runs, in order (Node's runner sorts the files of one run): the end-to-end tier after the
+ * others, as the operator its chart installs watches every namespace and the integration tests run
+ * their own; the chaos run last, as it crashes the chart's operators and restarts the cluster's
+ * own parts, which the end-to-end tests must not find.
  */
 const RUNS = [
   { name: "unit, image and integration tests", files: ["test/unit/**/*.test.ts", "test/image/**/*.test.ts", "test/integration/**/*.test.ts"] },
   { name: "end-to-end tests on the node", files: ["test/e2e/**/*.test.ts"] },
+  { name: "chaos on the node", files: ["test/chaos/**/*.test.ts"] },
 ];
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -126,7 +126,7 @@ export async function chaosObjects(namespace: string): Promise<string> {
   return r.stdout + r.stderr;
 }
 
-/** Waits until the operator's replicas are back (after the run's operator crashes) so that later tests find them ready. */
+/** Waits until the operator's replicas are ready again after the run's operator crashes: a check of its own, and what any later run needs. */
 export async function operatorsBack(): Promise<void> {
   await eventually(
     "the operator's replicas ready",

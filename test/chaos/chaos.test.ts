@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { KubeClient } from "../../src/kube/client.ts";
 import { loadConnection } from "../../src/kube/kubeconfig.ts";
-import { report } from "../chaos/report.ts";
-import { FAULT_KINDS } from "../chaos/schedule.ts";
-import { chaosObjects, operatorsBack, runChaos } from "../chaos/run.ts";
+import { report } from "./report.ts";
+import { FAULT_KINDS } from "./schedule.ts";
+import { chaosObjects, operatorsBack, runChaos } from "./run.ts";
 import { onTheNode } from "../support/node.ts";
 import { runSeed } from "../support/random.ts";
 
@@ -34,7 +34,7 @@ test(
         t.diagnostic(line);
       },
     });
-    for (const line of report(run, `ELECTOR_SEED=${String(seed)} npm test -- test/e2e/chaos.test.ts`)) t.diagnostic(line);
+    for (const line of report(run, `ELECTOR_SEED=${String(seed)} npm test -- test/chaos/chaos.test.ts`)) t.diagnostic(line);
     await operatorsBack();
     assert.deepEqual(run.verdict.violations, [], `seed ${String(seed)}`);
     assert.ok(run.finalConvergenceMs !== undefined, `seed ${String(seed)}: not settled after the last fault\n${await chaosObjects(on.namespace)}`);
