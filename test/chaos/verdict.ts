@@ -5,6 +5,7 @@
  * reads what elector said about itself. All times are milliseconds on the machine's one clock
  * (Date.now()); the store and the harness share the kernel's.
  */
+import { tokensNotRising } from "../support/lease.ts";
 
 export interface LeaseVersion {
   /** When the observer's watch delivered it. */
@@ -105,23 +106,14 @@ function holdersWithin(versions: LeaseVersion[], from: number, to: number): Set<
   return holders;
 }
 
-/** Tokens only rise: each new holder takes a leaseTransitions above every one before, and no token is given to two holders. */
+/** Tokens only rise (tokensNotRising), and no token is given to two holders. */
 function leaseViolations(election: string, versions: LeaseVersion[]): string[] {
-  const found: string[] = [];
+  const found = tokensNotRising(versions).map((v) => `${election}: ${v}`);
   const owner = new Map<number, string>();
-  let highest = -1;
-  let holder = "";
-  for (const v of versions) {
-    if (v.holder !== "" && v.holder !== holder && v.transitions <= highest) {
-      found.push(`${election}: ${v.holder} took the Lease with token ${String(v.transitions)}, not above ${String(highest)}`);
-    }
+  for (const v of versions.filter((x) => x.holder !== "")) {
     const first = owner.get(v.transitions);
-    if (v.holder !== "" && first !== undefined && first !== v.holder) {
-      found.push(`${election}: token ${String(v.transitions)} was held by ${first} and by ${v.holder}`);
-    }
-    if (v.holder !== "" && first === undefined) owner.set(v.transitions, v.holder);
-    highest = Math.max(highest, v.transitions);
-    holder = v.holder;
+    if (first === undefined) owner.set(v.transitions, v.holder);
+    else if (first !== v.holder) found.push(`${election}: token ${String(v.transitions)} was held by ${first} and by ${v.holder}`);
   }
   return found;
 }

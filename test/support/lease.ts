@@ -70,18 +70,23 @@ export function recordLease(t: TestContext, client: KubeClient, namespace: strin
   return seen;
 }
 
-/** Fails unless every change of holder to a live one wrote a leaseTransitions above all before it: fencing tokens that only rise. */
-export function assertTokensRise(seen: LeaseVersion[], context = ""): void {
+/** Each change of holder to a live one that did not write a leaseTransitions above all before it: fencing tokens must only rise. */
+export function tokensNotRising(seen: LeaseVersion[]): string[] {
+  const found: string[] = [];
   let highest = -1;
   let holder = "";
   for (const s of seen) {
-    if (s.holder !== holder && s.holder !== "") {
-      assert.ok(
-        s.transitions > highest,
-        `${context}${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}: ${JSON.stringify(seen)}`,
-      );
+    if (s.holder !== holder && s.holder !== "" && s.transitions <= highest) {
+      found.push(`${s.holder} took the Lease with leaseTransitions ${String(s.transitions)}, not above ${String(highest)}`);
     }
     highest = Math.max(highest, s.transitions);
     holder = s.holder;
   }
+  return found;
+}
+
+/** Fails unless every change of holder to a live one wrote a leaseTransitions above all before it (tokensNotRising). */
+export function assertTokensRise(seen: LeaseVersion[], context = ""): void {
+  const [first] = tokensNotRising(seen);
+  assert.ok(first === undefined, `${context}${first ?? ""}: ${JSON.stringify(seen)}`);
 }

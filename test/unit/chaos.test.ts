@@ -71,7 +71,7 @@ test("a token given to two holders, or a holder that took the Lease with a lower
   observed.leases.mixed = [...leaseOf(["c", 3, 0, 3000]), ...leaseOf(["d", 3, 3000, 6000]), ...leaseOf(["e", 2, 6000, 8000])];
   const found = judge(observed, [], LEASE).violations;
   assert.ok(found.some((v) => v.includes("token 3 was held by c and by d")));
-  assert.ok(found.some((v) => v.includes("e took the Lease with token 2, not above 3")));
+  assert.ok(found.some((v) => v.includes("e took the Lease with leaseTransitions 2, not above 3")));
 });
 
 test("the store accepting a write whose token the Lease gave another pod is caught", () => {
