@@ -15,7 +15,8 @@
  *   renewal was written, may take over (assuming clocks that run at the same rate).
  * - Each acquisition by this process increments leaseTransitions, also when the previous holder had
  *   the same identity (a restarted process starts a new term); that number is the fencing token.
- *   It is above every leaseTransitions this process has seen, even if a write set the record back.
+ *   It is above every leaseTransitions this process has seen, even if a write set the record back
+ *   or the lock was deleted. Past a Lease's int32 there is no next token: no claim is sent, and that is said once.
  * - A record that cannot be honoured (a lease over a day, a holder of over 1,024 characters,
  *   transitions below zero or over an int32; record.ts recordProblem) reads as expired, with one log line, as an
  *   unreadable one does: one bad write cannot hold an election.
@@ -131,6 +132,7 @@ export class Elector {
   /** onStoppedLeading in progress; no new term starts before it has finished. */
   private stopping: Promise<void> | undefined;
   private malformedReported = "";
+  private tokensUsedUpReported = false;
   /**
    * A claim whose answer was not a success (a timeout, a dropped connection, even a 409) may still
    * have been written. If the lock then shows exactly that record, the term is ours: client-go
@@ -228,11 +230,12 @@ export class Elector {
     let due = this.watchConnected && !this.stale ? Infinity : this.jittered(retryPeriodMs);
     const state = this.observed;
     if (!this.known || this.stale) return Math.min(due, this.jittered(retryPeriodMs));
-    if (!state) return 0;
+    if (!state) return this.nextToken(state) <= MAX_TRANSITIONS ? 0 : due;
     const elapsed = this.clock.monotonic() - this.observedAt;
     if (this.heldByOther(state)) due = Math.min(due, liveForMs(state.record, elapsed) + 1);
     else if (this.heldBackForHandover(state)) due = Math.min(due, leaseDurationMs - elapsed + 1);
-    else due = 0;
+    else if (this.nextToken(state) <= MAX_TRANSITIONS) due = 0;
+    // Else no token is left: only a change to the lock (its deletion) can help, so wait for the watch or the next poll.
     return Math.max(0, due);
   }
 
@@ -313,22 +316,18 @@ export class Elector {
         this.stale = false;
         this.failures = 0;
       }
-      if (!state) {
-        const record = this.newRecord(now, 0);
-        return await this.write(record, undefined, startedAt, "create", signal);
-      }
-      this.reportMalformed(state);
+      if (state) this.reportMalformed(state);
       // 3. Decide from the record and the local time at which it last changed.
       if (term) {
         if (this.observedLoss(term)) return false;
         this.slowpathTotal += 1;
         return await this.write(this.ownRecord(term, now), term, startedAt, "update", signal);
       }
-      if (this.heldByOther(state) || this.heldBackForHandover(state)) return false;
-      // 4. Take it: a new term, so a new token, even if the identity matches the previous holder,
-      // and above every token this process has seen, even if the record went back.
-      const record = this.newRecord(now, Math.max(countedTransitions(state.record), this.highestTransitions) + 1);
-      return await this.write(record, undefined, startedAt, "update", signal);
+      if (state && (this.heldByOther(state) || this.heldBackForHandover(state))) return false;
+      // 4. Take it (or make it): a new term, so a new token, even if the identity matches the previous holder.
+      const token = this.nextToken(state);
+      if (token > MAX_TRANSITIONS) return this.reportTokensUsedUp();
+      return await this.write(this.newRecord(now, token), undefined, startedAt, state ? "update" : "create", signal);
     } catch (err) {
       this.stale = true;
       this.failures += 1;
@@ -430,6 +429,23 @@ export class Elector {
       this.malformedReported = state.raw;
       this.log.warn({ lock: this.lock.describe(), problem: state.malformed }, "malformed record in the lock; treating it as expired");
     }
+  }
+
+  /** The token a term taken over `state` gets (0 on a new lock): above every one this process has seen, even on a lock deleted and made anew. */
+  private nextToken(state: LockState | undefined): number {
+    return Math.max(state ? countedTransitions(state.record) : -1, this.highestTransitions) + 1;
+  }
+
+  /** No next token fits a Lease's int32: the API server would refuse every claim, so none is sent, and this is said once. */
+  private reportTokensUsedUp(): false {
+    if (!this.tokensUsedUpReported) {
+      this.tokensUsedUpReported = true;
+      this.log.error(
+        { lock: this.lock.describe(), leaseTransitions: MAX_TRANSITIONS },
+        "no fencing token is left: leaseTransitions is at its int32 maximum; delete the lock, restart its candidates, reset fenced stores",
+      );
+    }
+    return false;
   }
 
   /** The observed record is another holder's, or another term of ours, and has not expired. */

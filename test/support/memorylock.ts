@@ -48,6 +48,13 @@ export class MemoryStore {
     return this.version;
   }
 
+  /** Deletes the lock object, as `kubectl delete lease` would. */
+  remove(): void {
+    this.version += 1;
+    this.stored = undefined;
+    this.broadcast();
+  }
+
   /** Sets or clears the preferred-holder annotation, as the operator would. */
   setPreferredHolder(identity: string): void {
     if (!this.stored) throw new Error("no lock object");

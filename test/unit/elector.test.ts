@@ -391,6 +391,38 @@ test("a record no candidate can honour is taken at once, with one warning: a lea
   }
 });
 
+test("a lock deleted and made anew starts above every token seen, so a fenced store still accepts the new leader", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  store.put("ghost", { holderIdentity: "ghost", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 7 }, undefined);
+  const a = candidate("a", store, clock, monitor);
+  await clock.advance(RP);
+  store.remove();
+  await clock.advance(RP);
+  assert.deepEqual(monitor.starts, [{ id: "a", token: 8 }]);
+  await a.stop();
+});
+
+test("at the last token a Lease can hold, no one claims it: one error line, and the record is left as it is", async (t) => {
+  const { store, clock, monitor } = setup(t);
+  const last = { holderIdentity: "", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 2 ** 31 - 1 };
+  store.put("released", last, undefined);
+  const errors: string[] = [];
+  const log = { debug() {}, info() {}, warn() {}, error: (_: object, msg: string) => errors.push(msg) };
+  const elector = new Elector({ lock: new MemoryLock("a", store), clock, ...DEFAULT_TIMING, log });
+  const controller = new AbortController();
+  const done = elector.run(controller.signal);
+  await clock.advance(LD + 5 * RP);
+  assert.equal(elector.isLeader(), false);
+  assert.deepEqual(store.stored?.record, last);
+  assert.deepEqual(errors, [
+    "no fencing token is left: leaseTransitions is at its int32 maximum; delete the lock, restart its candidates, reset fenced stores",
+  ]);
+  controller.abort();
+  await clock.settle();
+  await done;
+  assert.deepEqual(monitor.starts, []);
+});
+
 test("a term begins above every token seen, even after a write that set leaseTransitions back", async (t) => {
   const { store, clock, monitor } = setup(t);
   const record = { holderIdentity: "ghost", leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaderTransitions: 9 };
