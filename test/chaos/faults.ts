@@ -15,7 +15,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { adminGet, restartApiServer, startComponent, stopComponent, type ControlPlane } from "../cluster/controlplane.ts";
+import { adminGet, apiServerReady, restartApiServer, startComponent, stopComponent, type ControlPlane } from "../cluster/controlplane.ts";
 import { NODE_IP, API_PORT } from "../cluster/node.ts";
 import { kubectl, runCommand } from "../support/cluster.ts";
 import { killContainer, type PodView } from "../support/node.ts";
@@ -88,15 +88,6 @@ async function iptablesIn(pid: number, action: "-I" | "-D", rules: string[][]): 
   }
 }
 
-/** Waits until the API server answers /readyz again (after etcd or the API server came back). */
-async function apiReady(plane: ControlPlane): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while ((await adminGet(plane, "/readyz").catch(() => ({ status: 0 }))).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`the API server is not ready 90 s after the fault; see ${plane.dir}/logs`);
-    await sleep(200);
-  }
-}
-
 /**
  * Injects one fault. A pod fault needs its victim; a restart lasts `durationMs` and has healed when
  * this resolves; a freeze or a partition resolves once in place, with the step that heals it.
@@ -138,7 +129,7 @@ export async function inject(plane: ControlPlane, kind: FaultKind, durationMs: n
       await stopComponent(plane, "etcd");
       await sleep(durationMs);
       await startComponent(plane, "etcd");
-      await apiReady(plane);
+      await apiServerReady(plane, "etcd's restart");
       return undefined;
     case "kubelet-restart":
       await stopComponent(plane, "kubelet");

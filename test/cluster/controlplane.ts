@@ -367,9 +367,14 @@ export async function restartApiServer(plane: ControlPlane, whileDown: () => Pro
   await stopComponent(plane, "kube-apiserver");
   await whileDown();
   await startComponent(plane, "kube-apiserver");
+  await apiServerReady(plane, "its restart");
+}
+
+/** Waits until the API server answers /readyz again, after `what` (a restart of it or of etcd). */
+export async function apiServerReady(plane: ControlPlane, what: string): Promise<void> {
   const deadline = Date.now() + 90_000;
-  while ((await adminGet(plane, "/readyz").catch(() => ({ status: 0 }))).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`kube-apiserver not ready 90 s after its restart; see ${plane.dir}/logs`);
+  while (!(await isHealthy(plane))) {
+    if (Date.now() > deadline) throw new Error(`kube-apiserver not ready 90 s after ${what}; see ${plane.dir}/logs`);
     await sleep(250);
   }
 }
