@@ -26,6 +26,8 @@ export interface ChaosRun {
   faults: FaultRecord[];
   observed: Observations;
   verdict: Verdict;
+  /** Restarts of the operator's containers during the run: the operator-crash faults, and replicas that exited on losing their own Lease. */
+  operatorRestarts: number;
   /** From the last fault's end until everything agreed; undefined if not within the lease plus FINAL_SLACK_MS. */
   finalConvergenceMs: number | undefined;
   durationMs: number;
@@ -67,6 +69,7 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
   if (first === undefined) throw new Error(`the workloads did not settle before the first fault: ${observer.unsettled(LEASE_MS, watching).join("; ")}`);
   o.log(`settled; ${String(o.faults)} faults from seed ${String(o.seed)}`);
 
+  const restartsBefore = await operatorRestarts();
   const faults: FaultRecord[] = [];
   for (const [i, planned] of schedule(o.faults, o.seed, LEASE_MS).entries()) {
     const operators = planned.kind === "operator-crash" ? await pods(OPERATOR_NAMESPACE, OPERATOR_PODS) : [];
@@ -117,7 +120,19 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
   const finalConvergenceMs = await observer.settled(LEASE_MS, last, LEASE_MS + FINAL_SLACK_MS);
   if (finalConvergenceMs === undefined) o.log(`not settled after the last fault: ${observer.unsettled(LEASE_MS, last).join("; ")}`);
   const observed = await observer.stop();
-  return { seed: o.seed, faults, observed, verdict: judge(observed, faults, LEASE_MS), finalConvergenceMs, durationMs: Date.now() - began };
+  return {
+    seed: o.seed,
+    faults,
+    observed,
+    verdict: judge(observed, faults, LEASE_MS),
+    operatorRestarts: (await operatorRestarts()) - restartsBefore,
+    finalConvergenceMs,
+    durationMs: Date.now() - began,
+  };
+}
+
+async function operatorRestarts(): Promise<number> {
+  return (await pods(OPERATOR_NAMESPACE, OPERATOR_PODS)).reduce((sum, p) => sum + p.containers.reduce((n, c) => n + c.restarts, 0), 0);
 }
 
 /** Every Election, Lease and pod of the run, for a failure's message. */
