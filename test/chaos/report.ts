@@ -65,7 +65,8 @@ export function report(run: ChaosRun, command: string): string[] {
     `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}; ` +
       `${String(verdict.staleAnswers)} of ${String(answered)} answers came from an earlier holder.`,
     `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
-    `- Operator container restarts: ${String(run.operatorRestarts)}; operator-crash faults: ${String(faults.filter((f) => f.kind === "operator-crash").length)}. ` +
+    `- Operator container restarts: ${String(run.operatorRestarts)}; ` +
+      `operator-crash faults: ${String(faults.filter((f) => f.kind === "operator-crash").length)}. ` +
       "A replica that loses its own Lease exits and restarts too, as controller-runtime's do.",
     `- Settled after ${String(awaited)} of the ${String(faults.length)} faults before the next one ` +
       "(the others were followed at once, or did not settle within the lease plus 20 s).",
