@@ -11,7 +11,7 @@ import type { KubeClient, KubeObject } from "../../src/kube/client.ts";
 import { Watcher } from "../../src/kube/watcher.ts";
 import { podView, type PodObject, type PodView } from "../support/node.ts";
 import { WORKLOADS } from "./schedule.ts";
-import type { Answer, LabelBreach, LeaseVersion, Observations, StoreWrite } from "./verdict.ts";
+import type { Answer, ApiRoute, LabelBreach, LeaseVersion, Observations, StoreWrite } from "./verdict.ts";
 
 interface Lease extends KubeObject {
   spec?: { holderIdentity?: string; leaseTransitions?: number; renewTime?: string };
@@ -84,20 +84,24 @@ export class Observer {
   readonly writes: StoreWrite[] = [];
   readonly answers: Answer[] = [];
   readonly labelBreaches: LabelBreach[] = [];
+  readonly apiRoute: ApiRoute[] = [];
   /** Pods under a freeze or a partition right now: they may hold a Lease nobody can take from them yet. */
   readonly impaired = new Set<string>();
   private readonly plane: ControlPlane;
   private readonly store: string;
   private readonly serviceUrls: Record<string, string>;
+  /** The `kubernetes` Service's port, spoken to in plain HTTP: any answer (the API server's 400) is a connection that reached it. */
+  private readonly apiUrl: string;
   private readonly mirrors: { leases: Mirror<Lease>; pods: Mirror<Pod>; slices: Mirror<Slice>; elections: Mirror<Election> };
   private running = true;
   private loops: Promise<void>[] = [];
   private storeNext = 0;
 
-  constructor(client: KubeClient, plane: ControlPlane, namespace: string, store: string, serviceUrls: Record<string, string>) {
+  constructor(client: KubeClient, plane: ControlPlane, namespace: string, store: string, serviceUrls: Record<string, string>, apiUrl: string) {
     this.plane = plane;
     this.store = store;
     this.serviceUrls = serviceUrls;
+    this.apiUrl = apiUrl;
     const ns = `/namespaces/${namespace}`;
     this.mirrors = {
       // A relist (after the watch was away) records what changed meanwhile: the last version of it.
@@ -114,7 +118,7 @@ export class Observer {
 
   start(): void {
     for (const m of Object.values(this.mirrors)) m.start();
-    this.loops = [this.every(250, () => this.probeServices()), this.every(250, () => this.readStore())];
+    this.loops = [this.every(250, () => this.probeServices()), this.every(250, () => this.readStore()), this.every(250, () => this.probeApiRoute())];
   }
 
   /** Stops watching and probing, after one last read of the store. */
@@ -123,7 +127,7 @@ export class Observer {
     await Promise.all(this.loops);
     await this.readStore();
     await Promise.all(Object.values(this.mirrors).map((m) => m.stop()));
-    return { leases: this.leases, writes: this.writes, answers: this.answers, labelBreaches: this.labelBreaches };
+    return { leases: this.leases, writes: this.writes, answers: this.answers, labelBreaches: this.labelBreaches, apiRoute: this.apiRoute };
   }
 
   /** The pods of a workload as the pod watch has them now, by name. */
@@ -220,6 +224,11 @@ export class Observer {
       const pod = status === 200 ? (JSON.parse(body) as { pod?: string }).pod : undefined;
       this.answers.push({ at: Date.now(), service, ...(pod ? { pod } : {}) });
     }
+  }
+
+  private async probeApiRoute(): Promise<void> {
+    const { status } = await clusterFetch(this.plane, this.apiUrl, 1000).catch(() => ({ status: 0 }));
+    this.apiRoute.push({ at: Date.now(), reached: status !== 0 });
   }
 
   private async readStore(): Promise<void> {

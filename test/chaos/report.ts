@@ -1,10 +1,18 @@
 /** A chaos run's figures as the markdown of docs/reliability.md's results section. */
 import { ms, summarize } from "../../bench/report.ts";
 import type { ChaosRun } from "./run.ts";
+import type { ApiRoute, FaultRecord } from "./verdict.ts";
 import { FAULT_KINDS } from "./schedule.ts";
 import { LEASE_MS } from "./workloads.ts";
 
 const p = (samples: number[], which: "p50" | "p99"): string => (samples.length ? ms(summarize(samples)[which]) : "–");
+
+/** Per restart of the API server or etcd: from its end (the API server ready) to the first connection through the `kubernetes` Service that reached it. */
+export function apiRouteBackMs(faults: FaultRecord[], apiRoute: ApiRoute[]): number[] {
+  return faults
+    .filter((f) => f.kind === "apiserver-restart" || f.kind === "etcd-restart")
+    .map((f) => (apiRoute.find((p) => p.at >= f.end && p.reached)?.at ?? Infinity) - f.end);
+}
 
 export function report(run: ChaosRun, command: string): string[] {
   const { faults, verdict, observed } = run;
@@ -48,6 +56,8 @@ export function report(run: ChaosRun, command: string): string[] {
     ([service, samples]) => `${service} p50 ${p(samples, "p50")} / p99 ${p(samples, "p99")} (${String(samples.length)} terms)`,
   );
   const awaited = faults.filter((f) => f.convergedMs !== undefined).length;
+  const apiBack = apiRouteBackMs(faults, observed.apiRoute).filter(Number.isFinite);
+  const apiNever = faults.filter((f) => f.kind === "apiserver-restart" || f.kind === "etcd-restart").length - apiBack.length;
   const answered = observed.answers.filter((a) => a.pod).length;
   const violations = verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : "";
   const started = new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16);
@@ -65,6 +75,9 @@ export function report(run: ChaosRun, command: string): string[] {
     `- Routing lag, from the Lease naming a new holder to the first answer from its pod: ${lag.join("; ")}; ` +
       `${String(verdict.staleAnswers)} of ${String(answered)} answers came from an earlier holder.`,
     `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
+    "- Pods' way to the API server (the `kubernetes` Service, tried from the node every 250 ms), from the end of an API-server or etcd restart: " +
+      `back after p50 ${p(apiBack, "p50")} / p99 ${p(apiBack, "p99")} ` +
+      `(${String(apiBack.length + apiNever)} restarts${apiNever ? `, ${String(apiNever)} never` : ""}).`,
     `- Operator container restarts: ${String(run.operatorRestarts)}; ` +
       `operator-crash faults: ${String(faults.filter((f) => f.kind === "operator-crash").length)}. ` +
       "A replica that loses its own Lease exits and restarts too, as controller-runtime's do.",

@@ -62,7 +62,7 @@ export async function runChaos(plane: ControlPlane, client: KubeClient, o: Chaos
     await rolledOut(o.namespace, w, "180s");
   }
   const urls = Object.fromEntries(await Promise.all(ROUTED_SERVICES.map(async (s) => [s, `http://${await serviceIp(o.namespace, s)}/`] as const)));
-  const observer = new Observer(client, plane, o.namespace, store, urls);
+  const observer = new Observer(client, plane, o.namespace, store, urls, `http://${await serviceIp("default", "kubernetes")}:443/`);
   observer.start();
   const watching = Date.now();
   const first = await observer.settled(LEASE_MS, watching, 120_000);

@@ -30,6 +30,12 @@ export interface Answer {
   pod?: string;
 }
 
+/** Whether a connection from inside the cluster to the `kubernetes` Service reached the API server: what every pod's client needs. */
+export interface ApiRoute {
+  at: number;
+  reached: boolean;
+}
+
 export interface LabelBreach {
   at: number;
   election: string;
@@ -55,6 +61,7 @@ export interface Observations {
   writes: StoreWrite[];
   answers: Answer[];
   labelBreaches: LabelBreach[];
+  apiRoute: ApiRoute[];
 }
 
 /** Two writers' commands running at once, from the store's record of their writes. */

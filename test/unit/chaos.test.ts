@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FAULT_KINDS, schedule } from "../chaos/schedule.ts";
+import { apiRouteBackMs } from "../chaos/report.ts";
 import { judge, type FaultRecord, type LeaseVersion, type Observations, type StoreWrite } from "../chaos/verdict.ts";
 
 const LEASE = 4000;
@@ -47,6 +48,7 @@ function clean(): Observations {
       { at: 9000, service: "fenced-leader", pod: "b" },
     ],
     labelBreaches: [],
+    apiRoute: [],
   };
 }
 
@@ -125,4 +127,14 @@ test("leaderless time: from a fault on the leader to another holder's renewal; n
   const apiserver: FaultRecord = { kind: "apiserver-restart", wasHolder: false, start: 2500, end: 4000 };
   const verdict = judge(observed, [onLeader, onFollower, apiserver], LEASE);
   assert.deepEqual(verdict.leaderlessMs, [4055, undefined, 505]);
+});
+
+test("pods' way back to the API server: from each API-server or etcd restart's end to the first connection that reached it", () => {
+  const faults: FaultRecord[] = [
+    { kind: "apiserver-restart", wasHolder: false, start: 1000, end: 10_000 },
+    { kind: "crash", workload: "fenced", victim: "a", wasHolder: true, start: 11_000, end: 11_000 },
+    { kind: "etcd-restart", wasHolder: false, start: 15_000, end: 20_000 },
+  ];
+  const probes = [9750, 10_000, 10_250, 10_500, 19_000, 20_000, 20_250].map((at) => ({ at, reached: at === 10_500 || at === 19_000 }));
+  assert.deepEqual(apiRouteBackMs(faults, probes), [500, Infinity]);
 });
