@@ -56,8 +56,9 @@ export function report(run: ChaosRun, command: string): string[] {
     ([service, samples]) => `${service} p50 ${p(samples, "p50")} / p99 ${p(samples, "p99")} (${String(samples.length)} terms)`,
   );
   const awaited = faults.filter((f) => f.convergedMs !== undefined).length;
-  const apiBack = apiRouteBackMs(faults, observed.apiRoute).filter(Number.isFinite);
-  const apiNever = faults.filter((f) => f.kind === "apiserver-restart" || f.kind === "etcd-restart").length - apiBack.length;
+  const apiRouteBack = apiRouteBackMs(faults, observed.apiRoute);
+  const apiBack = apiRouteBack.filter(Number.isFinite);
+  const apiNever = apiRouteBack.length - apiBack.length;
   const answered = observed.answers.filter((a) => a.pod).length;
   const violations = verdict.violations.length ? ` ${verdict.violations.slice(0, 20).join("; ")}` : "";
   const started = new Date(run.faults[0]?.start ?? Date.now()).toISOString().slice(0, 16);
@@ -77,7 +78,7 @@ export function report(run: ChaosRun, command: string): string[] {
     `- Moments with two pods labelled leader: ${String(observed.labelBreaches.length)}.`,
     "- Pods' way to the API server (the `kubernetes` Service, tried from the node every 250 ms), from the end of an API-server or etcd restart: " +
       `back after p50 ${p(apiBack, "p50")} / p99 ${p(apiBack, "p99")} ` +
-      `(${String(apiBack.length + apiNever)} restarts${apiNever ? `, ${String(apiNever)} never` : ""}).`,
+      `(${String(apiRouteBack.length)} restarts${apiNever ? `, ${String(apiNever)} never` : ""}).`,
     `- Operator container restarts: ${String(run.operatorRestarts)}; ` +
       `operator-crash faults: ${String(faults.filter((f) => f.kind === "operator-crash").length)}. ` +
       "A replica that loses its own Lease exits and restarts too, as controller-runtime's do.",
