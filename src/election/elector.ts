@@ -230,10 +230,9 @@ export class Elector {
     let due = this.watchConnected && !this.stale ? Infinity : this.jittered(retryPeriodMs);
     const state = this.observed;
     if (!this.known || this.stale) return Math.min(due, this.jittered(retryPeriodMs));
-    if (!state) return this.nextToken(state) <= MAX_TRANSITIONS ? 0 : due;
     const elapsed = this.clock.monotonic() - this.observedAt;
-    if (this.heldByOther(state)) due = Math.min(due, liveForMs(state.record, elapsed) + 1);
-    else if (this.heldBackForHandover(state)) due = Math.min(due, leaseDurationMs - elapsed + 1);
+    if (state && this.heldByOther(state)) due = Math.min(due, liveForMs(state.record, elapsed) + 1);
+    else if (state && this.heldBackForHandover(state)) due = Math.min(due, leaseDurationMs - elapsed + 1);
     else if (this.nextToken(state) <= MAX_TRANSITIONS) due = 0;
     // Else no token is left: only a change to the lock (its deletion) can help, so wait for the watch or the next poll.
     return Math.max(0, due);
